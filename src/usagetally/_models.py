@@ -1,0 +1,372 @@
+"""The usage types of the Anthropic Messages API (beta), as attrs classes.
+
+Class and field names are the wire names, so a user who knows the API or the anthropic SDK
+knows these classes. Rules:
+
+- ``None`` means absent on the wire, never zero.
+- Every class is frozen, keyword-only and slotted; lists become tuples.
+- ``unknown_fields`` holds the fields a payload had that this version does not know, so
+  they survive a round trip (lenient converter only; the strict converter refuses them).
+
+Structuring and unstructuring live in ``_converter.py``; nothing here validates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, Union
+
+import attrs
+
+__all__ = [
+    "BetaAdvisorMessageIterationUsage",
+    "BetaCacheCreation",
+    "BetaCompactionIterationUsage",
+    "BetaFallbackCreditNotApplied",
+    "BetaFallbackCreditRedeemed",
+    "BetaFallbackCreditUsage",
+    "BetaFallbackMessageIterationUsage",
+    "BetaMessageDeltaUsage",
+    "BetaMessageIterationUsage",
+    "BetaOutputTokensDetails",
+    "BetaServerToolUsage",
+    "BetaUsage",
+    "FallbackCreditStatus",
+    "IterationUsage",
+    "UnknownFallbackCreditStatus",
+    "UnknownIterationUsage",
+]
+
+
+_NONE_UNKNOWN: Mapping[str, Any] = MappingProxyType({})
+
+
+def _unknown() -> Any:
+    # One shared, read-only empty mapping: most payloads have no unknown fields.
+    return attrs.field(default=_NONE_UNKNOWN, hash=False, repr=lambda v: repr(dict(v)))
+
+
+def _as_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
+    return None if value is None else tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class BetaCacheCreation:
+    """Prompt-cache tokens written, split by time to live.
+
+    Attributes:
+        ephemeral_5m_input_tokens: Tokens written to the 5-minute cache.
+        ephemeral_1h_input_tokens: Tokens written to the 1-hour cache.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    ephemeral_5m_input_tokens: int
+    ephemeral_1h_input_tokens: int
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaServerToolUsage:
+    """How many server-tool requests a response made.
+
+    Attributes:
+        web_search_requests: Web search requests.
+        web_fetch_requests: Web fetch requests.
+        unknown_fields: Fields of the payload this version does not know (such as counts of
+            server tools added later), kept as sent.
+    """
+
+    web_search_requests: int
+    web_fetch_requests: int
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaOutputTokensDetails:
+    """Breakdown of the output tokens.
+
+    Attributes:
+        thinking_tokens: Output tokens spent on extended thinking (approximate, at most
+            ``output_tokens``). Sent only on the final ``message_delta``.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    thinking_tokens: int
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaFallbackCreditRedeemed:
+    """Fallback credit status: the credit was redeemed.
+
+    Attributes:
+        type: Always ``"redeemed"``.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    type: str = "redeemed"
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaFallbackCreditNotApplied:
+    """Fallback credit status: the credit was not applied.
+
+    Attributes:
+        type: Always ``"not_applied"``.
+        reason: Why the credit was not applied.
+        remove_to_redeem: What to remove from the request to redeem the credit, if sent.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    type: str = "not_applied"
+    reason: str
+    remove_to_redeem: tuple[str, ...] | None = attrs.field(default=None, converter=_as_tuple)
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class UnknownFallbackCreditStatus:
+    """A fallback credit status whose ``type`` this version does not know.
+
+    Attributes:
+        type: The status type as sent.
+        unknown_fields: Every other field of the payload, kept as sent.
+    """
+
+    type: str
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+FallbackCreditStatus = Union[
+    BetaFallbackCreditRedeemed, BetaFallbackCreditNotApplied, UnknownFallbackCreditStatus
+]
+"""The statuses of a fallback credit, discriminated by ``type``."""
+
+
+@attrs.frozen(kw_only=True)
+class BetaFallbackCreditUsage:
+    """What happened to the credit offered for a server-side fallback.
+
+    Attributes:
+        status: The credit's status, discriminated by its ``type``.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    status: FallbackCreditStatus
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaMessageIterationUsage:
+    """Usage of one sampling step of the executor model (``type`` ``"message"``).
+
+    In a server-tool loop each turn is one such entry and the top level is their sum. In a
+    fallback, each declined attempt is one such entry.
+
+    Attributes:
+        type: Always ``"message"``.
+        input_tokens: Input tokens of this step.
+        output_tokens: Output tokens of this step.
+        cache_creation_input_tokens: Tokens written to the prompt cache in this step.
+        cache_read_input_tokens: Tokens read from the prompt cache in this step.
+        cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
+        model: The model that ran this step, if sent.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    type: str = "message"
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    cache_creation: BetaCacheCreation | None = None
+    model: str | None = None
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaCompactionIterationUsage:
+    """Usage of a compaction step (``type`` ``"compaction"``): the summarizing call itself.
+
+    Its tokens are not in the top-level fields of :class:`BetaUsage`, but they are billed.
+
+    Attributes:
+        type: Always ``"compaction"``.
+        input_tokens: Input tokens of the summarizing call.
+        output_tokens: Output tokens of the summary.
+        cache_creation_input_tokens: Tokens written to the prompt cache.
+        cache_read_input_tokens: Tokens read from the prompt cache.
+        cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    type: str = "compaction"
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    cache_creation: BetaCacheCreation | None = None
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaAdvisorMessageIterationUsage:
+    """Usage of one call to the advisor model (``type`` ``"advisor_message"``).
+
+    Billed at the advisor model's rates and never rolled into the top-level fields.
+
+    Attributes:
+        type: Always ``"advisor_message"``.
+        model: The advisor model.
+        input_tokens: Input tokens of the advisor call.
+        output_tokens: Output tokens of the advisor call.
+        cache_creation_input_tokens: Tokens written to the prompt cache.
+        cache_read_input_tokens: Tokens read from the prompt cache.
+        cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    type: str = "advisor_message"
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    cache_creation: BetaCacheCreation | None = None
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaFallbackMessageIterationUsage:
+    """Usage of the attempt that served the response after a fallback (``"fallback_message"``).
+
+    When present, the top-level fields describe only this attempt.
+
+    Attributes:
+        type: Always ``"fallback_message"``.
+        model: The model that served the response.
+        input_tokens: Input tokens of the serving attempt.
+        output_tokens: Output tokens of the serving attempt.
+        cache_creation_input_tokens: Tokens written to the prompt cache.
+        cache_read_input_tokens: Tokens read from the prompt cache.
+        cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    type: str = "fallback_message"
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    cache_creation: BetaCacheCreation | None = None
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class UnknownIterationUsage:
+    """An iteration entry whose ``type`` this version does not know.
+
+    The counts every iteration type has so far are read when present (and checked like any
+    count), so totals can still use them; everything else is kept in ``unknown_fields``.
+
+    Attributes:
+        type: The iteration type as sent.
+        input_tokens: Input tokens, if sent.
+        output_tokens: Output tokens, if sent.
+        cache_creation_input_tokens: Tokens written to the prompt cache, if sent.
+        cache_read_input_tokens: Tokens read from the prompt cache, if sent.
+        cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
+        model: The model, if sent.
+        unknown_fields: Every other field of the payload, kept as sent.
+    """
+
+    type: str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation: BetaCacheCreation | None = None
+    model: str | None = None
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+IterationUsage = Union[
+    BetaMessageIterationUsage,
+    BetaCompactionIterationUsage,
+    BetaAdvisorMessageIterationUsage,
+    BetaFallbackMessageIterationUsage,
+    UnknownIterationUsage,
+]
+"""One entry of ``iterations``, discriminated by ``type``."""
+
+
+@attrs.frozen(kw_only=True)
+class BetaUsage:
+    """The usage of one Messages API response (``message.usage``).
+
+    On a stream, ``message_start`` carries a full ``BetaUsage`` whose ``output_tokens`` is a
+    placeholder; each ``message_delta`` then overwrites the fields it carries.
+
+    Attributes:
+        input_tokens: Input tokens not read from or written to the cache.
+        output_tokens: Output tokens.
+        cache_creation_input_tokens: Tokens written to the prompt cache.
+        cache_read_input_tokens: Tokens read from the prompt cache.
+        cache_creation: The TTL split of ``cache_creation_input_tokens``.
+        server_tool_use: Counts of server-tool requests.
+        service_tier: ``"standard"``, ``"priority"`` or ``"batch"``.
+        speed: ``"standard"`` or ``"fast"``.
+        inference_geo: The geographic region where inference ran.
+        iterations: Per-iteration breakdown (compaction, tool loops, advisor, fallback).
+        output_tokens_details: Breakdown of the output tokens (thinking).
+        fallback_credit: What happened to the credit offered for a fallback.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation: BetaCacheCreation | None = None
+    server_tool_use: BetaServerToolUsage | None = None
+    service_tier: str | None = None
+    speed: str | None = None
+    inference_geo: str | None = None
+    iterations: tuple[IterationUsage, ...] | None = attrs.field(default=None, converter=_as_tuple)
+    output_tokens_details: BetaOutputTokensDetails | None = None
+    fallback_credit: BetaFallbackCreditUsage | None = None
+    unknown_fields: Mapping[str, Any] = _unknown()
+
+
+@attrs.frozen(kw_only=True)
+class BetaMessageDeltaUsage:
+    """The usage carried by a ``message_delta`` event.
+
+    Its counts are cumulative for the whole response so far: a later value replaces an
+    earlier one. Absent fields keep the value they had. It never carries ``cache_creation``,
+    ``service_tier``, ``speed`` or ``inference_geo``.
+
+    Attributes:
+        output_tokens: Output tokens so far.
+        input_tokens: Input tokens so far, if sent.
+        cache_creation_input_tokens: Tokens written to the prompt cache so far, if sent.
+        cache_read_input_tokens: Tokens read from the prompt cache so far, if sent.
+        server_tool_use: Counts of server-tool requests so far, if sent.
+        output_tokens_details: Breakdown of the output tokens, if sent.
+        iterations: The per-iteration breakdown so far, if sent (replaces the list).
+        fallback_credit: What happened to the fallback credit, if sent.
+        unknown_fields: Fields of the payload this version does not know, kept as sent.
+    """
+
+    output_tokens: int
+    input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
+    cache_read_input_tokens: int | None = None
+    server_tool_use: BetaServerToolUsage | None = None
+    output_tokens_details: BetaOutputTokensDetails | None = None
+    iterations: tuple[IterationUsage, ...] | None = attrs.field(default=None, converter=_as_tuple)
+    fallback_credit: BetaFallbackCreditUsage | None = None
+    unknown_fields: Mapping[str, Any] = _unknown()
