@@ -3,6 +3,7 @@
 The public names are all here; the modules behind them are private.
 """
 
+from ._accumulator import Policy, UsageAccumulator
 from ._converter import converter, make_converter
 from ._errors import (
     EventOrderError,
@@ -18,6 +19,14 @@ from ._errors import (
     UsageError,
     UsageValidationError,
     UsageWarning,
+)
+from ._figures import (
+    TokenCounts,
+    UsageTotals,
+    billed_totals,
+    context_window_tokens,
+    totals_by_model,
+    totals_by_type,
 )
 from ._models import (
     BetaAdvisorMessageIterationUsage,
@@ -37,6 +46,7 @@ from ._models import (
     UnknownFallbackCreditStatus,
     UnknownIterationUsage,
 )
+from ._sse import ServerSentEvent, SSEDecoder
 
 __version__ = "0.1.0.dev0"
 
@@ -61,16 +71,26 @@ __all__ = [
     "IterationUsage",
     "LocalUsageError",
     "MalformedEventError",
+    "Policy",
+    "SSEDecoder",
+    "ServerSentEvent",
     "SourceError",
     "StreamError",
     "StreamErrorEvent",
+    "TokenCounts",
     "UnknownFallbackCreditStatus",
     "UnknownIterationUsage",
+    "UsageAccumulator",
     "UsageDiagnostic",
     "UsageError",
+    "UsageTotals",
     "UsageValidationError",
     "UsageWarning",
     "__version__",
+    "billed_totals",
+    "context_window_tokens",
     "converter",
     "make_converter",
+    "totals_by_model",
+    "totals_by_type",
 ]

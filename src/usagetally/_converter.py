@@ -6,6 +6,8 @@ Rules:
   anything else is refused with the JSON path of the value. cattrs' ``int()`` coercion never
   applies.
 - An explicit ``null`` means absent. A required field that is absent or null is refused.
+  Documented examples leave out some fields the API's types require (the cache counts of
+  iteration entries, ``web_fetch_requests``): the lenient converter accepts their absence.
 - ``iterations`` entries and fallback credit statuses are discriminated by ``type``.
 - Lenient (default): unknown fields and unknown ``type`` values are kept
   (``unknown_fields``, :class:`UnknownIterationUsage`) and written back on unstructure.
@@ -107,8 +109,8 @@ def _object(
     known = frozenset(checks)
     required = tuple(
         a.name
-        for a in attrs.fields(cls)  # type: ignore[misc]
-        if a.default is attrs.NOTHING and a.name != "unknown_fields"
+        for a in attrs.fields(cls)  # type: ignore[arg-type]  # T is always an attrs class here
+        if a.default is attrs.NOTHING or (strict and a.metadata.get("wire_required"))
     )
     required_set = frozenset(required)
     name = cls.__name__
@@ -176,9 +178,8 @@ def _discriminated(
 
 def _list_of(item: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
     def structure(value: Any) -> tuple[T, ...]:
-        if type(value) is not list:
-            if not isinstance(value, (list, tuple)):
-                raise UsageValidationError("", f"expected a list, got {_show(value)}")
+        if type(value) is not list and not isinstance(value, (list, tuple)):
+            raise UsageValidationError("", f"expected a list, got {_show(value)}")
         out = []
         for i, entry in enumerate(value):
             try:
@@ -351,6 +352,7 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     >>> conv.structure({"input_tokens": "12", "output_tokens": 3}, BetaUsage)
     Traceback (most recent call last):
     usagetally._errors.UsageValidationError: input_tokens: expected a non-negative integer, got '12'
+
     """
     conv = cattrs.Converter()
     structurers = _Structurers(strict)

@@ -61,6 +61,7 @@ class UsageValidationError(UsageError, ValueError):
         problem: What is wrong, such as ``expected a non-negative integer, got '15'``.
 
     The message is ``"<path>: <problem>"``.
+
     """
 
     def __init__(self, path: str, problem: str) -> None:
@@ -76,6 +77,7 @@ class UsageValidationError(UsageError, ValueError):
 
         Returns:
             A new error of the same class whose path is ``prefix.path``.
+
         """
         if not self.path:
             path = prefix
@@ -101,6 +103,7 @@ class StreamError(UsageError):
             been seen). It is never lost.
 
     The message names the event index and byte offset when they are known.
+
     """
 
     def __init__(
@@ -140,9 +143,7 @@ class MalformedEventError(StreamError, ValueError):
         partial: BetaUsage | None = None,
     ) -> None:
         self.path = path
-        super().__init__(
-            message, event_index=event_index, byte_offset=byte_offset, partial=partial
-        )
+        super().__init__(message, event_index=event_index, byte_offset=byte_offset, partial=partial)
 
 
 class EventOrderError(StreamError):
@@ -172,9 +173,7 @@ class StreamErrorEvent(StreamError):
     ) -> None:
         self.error_type = error_type
         self.error_message = error_message
-        super().__init__(
-            message, event_index=event_index, byte_offset=byte_offset, partial=partial
-        )
+        super().__init__(message, event_index=event_index, byte_offset=byte_offset, partial=partial)
 
 
 class IncompleteStreamError(StreamError):
@@ -202,9 +201,7 @@ class EventTooLargeError(StreamError):
         partial: BetaUsage | None = None,
     ) -> None:
         self.limit = limit
-        super().__init__(
-            message, event_index=event_index, byte_offset=byte_offset, partial=partial
-        )
+        super().__init__(message, event_index=event_index, byte_offset=byte_offset, partial=partial)
 
 
 class InconsistentUsageError(StreamError):
@@ -252,6 +249,7 @@ class UsageDiagnostic:
         message: A human explanation naming the fields and values involved.
         event_index: The index of the event where the problem showed (for checks made on
             the final usage, the index of ``message_stop`` or of the last event), or None.
+
     """
 
     code: str

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -47,6 +47,13 @@ def _unknown() -> Any:
     return attrs.field(default=_NONE_UNKNOWN, hash=False, repr=lambda v: repr(dict(v)))
 
 
+def _wire_required() -> Any:
+    # Required by the API's types, but left out by documented examples (iteration cache fields,
+    # web_fetch_requests): the lenient converter accepts their absence (None), the strict
+    # converter refuses it.
+    return attrs.field(default=None, metadata={"wire_required": True})
+
+
 def _as_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
 
@@ -59,6 +66,7 @@ class BetaCacheCreation:
         ephemeral_5m_input_tokens: Tokens written to the 5-minute cache.
         ephemeral_1h_input_tokens: Tokens written to the 1-hour cache.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     ephemeral_5m_input_tokens: int
@@ -71,14 +79,15 @@ class BetaServerToolUsage:
     """How many server-tool requests a response made.
 
     Attributes:
-        web_search_requests: Web search requests.
-        web_fetch_requests: Web fetch requests.
+        web_search_requests: Web search requests (None only when a lenient payload left it out).
+        web_fetch_requests: Web fetch requests (None only when a lenient payload left it out).
         unknown_fields: Fields of the payload this version does not know (such as counts of
             server tools added later), kept as sent.
+
     """
 
-    web_search_requests: int
-    web_fetch_requests: int
+    web_search_requests: int | None = _wire_required()
+    web_fetch_requests: int | None = _wire_required()
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
@@ -90,6 +99,7 @@ class BetaOutputTokensDetails:
         thinking_tokens: Output tokens spent on extended thinking (approximate, at most
             ``output_tokens``). Sent only on the final ``message_delta``.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     thinking_tokens: int
@@ -103,6 +113,7 @@ class BetaFallbackCreditRedeemed:
     Attributes:
         type: Always ``"redeemed"``.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     type: str = "redeemed"
@@ -118,6 +129,7 @@ class BetaFallbackCreditNotApplied:
         reason: Why the credit was not applied.
         remove_to_redeem: What to remove from the request to redeem the credit, if sent.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     type: str = "not_applied"
@@ -133,15 +145,16 @@ class UnknownFallbackCreditStatus:
     Attributes:
         type: The status type as sent.
         unknown_fields: Every other field of the payload, kept as sent.
+
     """
 
     type: str
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-FallbackCreditStatus = Union[
-    BetaFallbackCreditRedeemed, BetaFallbackCreditNotApplied, UnknownFallbackCreditStatus
-]
+FallbackCreditStatus = (
+    BetaFallbackCreditRedeemed | BetaFallbackCreditNotApplied | UnknownFallbackCreditStatus
+)
 """The statuses of a fallback credit, discriminated by ``type``."""
 
 
@@ -152,6 +165,7 @@ class BetaFallbackCreditUsage:
     Attributes:
         status: The credit's status, discriminated by its ``type``.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     status: FallbackCreditStatus
@@ -169,18 +183,20 @@ class BetaMessageIterationUsage:
         type: Always ``"message"``.
         input_tokens: Input tokens of this step.
         output_tokens: Output tokens of this step.
-        cache_creation_input_tokens: Tokens written to the prompt cache in this step.
-        cache_read_input_tokens: Tokens read from the prompt cache in this step.
+        cache_creation_input_tokens: Tokens written to the prompt cache in this step (None only
+            when a lenient payload left it out, as documented examples do).
+        cache_read_input_tokens: Tokens read from the prompt cache in this step (idem).
         cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
         model: The model that ran this step, if sent.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     type: str = "message"
     input_tokens: int
     output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
+    cache_creation_input_tokens: int | None = _wire_required()
+    cache_read_input_tokens: int | None = _wire_required()
     cache_creation: BetaCacheCreation | None = None
     model: str | None = None
     unknown_fields: Mapping[str, Any] = _unknown()
@@ -196,17 +212,19 @@ class BetaCompactionIterationUsage:
         type: Always ``"compaction"``.
         input_tokens: Input tokens of the summarizing call.
         output_tokens: Output tokens of the summary.
-        cache_creation_input_tokens: Tokens written to the prompt cache.
-        cache_read_input_tokens: Tokens read from the prompt cache.
+        cache_creation_input_tokens: Tokens written to the prompt cache (None only when a
+            lenient payload left it out, as documented examples do).
+        cache_read_input_tokens: Tokens read from the prompt cache (idem).
         cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     type: str = "compaction"
     input_tokens: int
     output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
+    cache_creation_input_tokens: int | None = _wire_required()
+    cache_read_input_tokens: int | None = _wire_required()
     cache_creation: BetaCacheCreation | None = None
     unknown_fields: Mapping[str, Any] = _unknown()
 
@@ -222,18 +240,20 @@ class BetaAdvisorMessageIterationUsage:
         model: The advisor model.
         input_tokens: Input tokens of the advisor call.
         output_tokens: Output tokens of the advisor call.
-        cache_creation_input_tokens: Tokens written to the prompt cache.
-        cache_read_input_tokens: Tokens read from the prompt cache.
+        cache_creation_input_tokens: Tokens written to the prompt cache (None only when a
+            lenient payload left it out, as documented examples do).
+        cache_read_input_tokens: Tokens read from the prompt cache (idem).
         cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     type: str = "advisor_message"
     model: str
     input_tokens: int
     output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
+    cache_creation_input_tokens: int | None = _wire_required()
+    cache_read_input_tokens: int | None = _wire_required()
     cache_creation: BetaCacheCreation | None = None
     unknown_fields: Mapping[str, Any] = _unknown()
 
@@ -249,18 +269,20 @@ class BetaFallbackMessageIterationUsage:
         model: The model that served the response.
         input_tokens: Input tokens of the serving attempt.
         output_tokens: Output tokens of the serving attempt.
-        cache_creation_input_tokens: Tokens written to the prompt cache.
-        cache_read_input_tokens: Tokens read from the prompt cache.
+        cache_creation_input_tokens: Tokens written to the prompt cache (None only when a
+            lenient payload left it out, as documented examples do).
+        cache_read_input_tokens: Tokens read from the prompt cache (idem).
         cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     type: str = "fallback_message"
     model: str
     input_tokens: int
     output_tokens: int
-    cache_creation_input_tokens: int
-    cache_read_input_tokens: int
+    cache_creation_input_tokens: int | None = _wire_required()
+    cache_read_input_tokens: int | None = _wire_required()
     cache_creation: BetaCacheCreation | None = None
     unknown_fields: Mapping[str, Any] = _unknown()
 
@@ -281,6 +303,7 @@ class UnknownIterationUsage:
         cache_creation: The TTL split of ``cache_creation_input_tokens``, if sent.
         model: The model, if sent.
         unknown_fields: Every other field of the payload, kept as sent.
+
     """
 
     type: str
@@ -293,13 +316,13 @@ class UnknownIterationUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-IterationUsage = Union[
-    BetaMessageIterationUsage,
-    BetaCompactionIterationUsage,
-    BetaAdvisorMessageIterationUsage,
-    BetaFallbackMessageIterationUsage,
-    UnknownIterationUsage,
-]
+IterationUsage = (
+    BetaMessageIterationUsage
+    | BetaCompactionIterationUsage
+    | BetaAdvisorMessageIterationUsage
+    | BetaFallbackMessageIterationUsage
+    | UnknownIterationUsage
+)
 """One entry of ``iterations``, discriminated by ``type``."""
 
 
@@ -324,6 +347,7 @@ class BetaUsage:
         output_tokens_details: Breakdown of the output tokens (thinking).
         fallback_credit: What happened to the credit offered for a fallback.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     input_tokens: int
@@ -359,6 +383,7 @@ class BetaMessageDeltaUsage:
         iterations: The per-iteration breakdown so far, if sent (replaces the list).
         fallback_credit: What happened to the fallback credit, if sent.
         unknown_fields: Fields of the payload this version does not know, kept as sent.
+
     """
 
     output_tokens: int

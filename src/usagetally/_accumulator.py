@@ -1,0 +1,535 @@
+"""The usage accumulator: events in, one exact final usage out.
+
+Rules (usage-semantics.md, section 4), and everything that affects the result lives here:
+
+1. The first usage-bearing event must be ``message_start``; its usage is the starting snapshot.
+2. Each ``message_delta`` overwrites every usage field it carries; absent or null fields keep
+   their value; ``iterations`` replaces the whole list. Counts are cumulative: never added.
+3. ``ping`` and unknown events are skipped; ``content_block_*`` events are never JSON-decoded
+   (the SSE decoder passes over them), which is where the speed comes from.
+4. Events are dispatched on their SSE event name; an event without one (or named
+   ``message``) is dispatched on the ``type`` of its JSON.
+5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``.
+   Only ``ping`` may follow ``message_stop``.
+6. Every failure raises a :class:`StreamError` naming the event index and byte offset and
+   carrying the usage accumulated before the failing event; the failure is sticky.
+7. Consistency checks (diagnostics) run on each delta (reported iterations changing or
+   disappearing, cumulative counts going down between deltas) and on the final usage (top
+   level against iterations; the cache TTL split against ``cache_creation_input_tokens``,
+   rebuilt from the iterations when they carry splits).
+
+This module is pure: no I/O and no anyio.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ._converter import converter, make_converter
+from ._errors import (
+    EventOrderError,
+    IncompleteStreamError,
+    InconsistentUsageError,
+    LocalUsageError,
+    MalformedEventError,
+    StreamError,
+    StreamErrorEvent,
+    UsageDiagnostic,
+    UsageValidationError,
+    UsageWarning,
+)
+from ._figures import check_top_level, rebuild_cache_split
+from ._models import BetaMessageDeltaUsage, BetaUsage
+from ._sse import SSEDecoder
+
+__all__ = ["Policy", "UsageAccumulator"]
+
+Policy = Literal["warn", "strict", "off"]
+"""How consistency diagnostics are handled: collected and warned, raised, or not checked."""
+
+# Events the decoder hands over; every other named event is passed over unread. ping is kept
+# (cheap, rare) so that after message_stop a gap in event indices means a forbidden event.
+_KEPT = frozenset({"message_start", "message_delta", "message_stop", "error", "message", "ping"})
+_USAGE_EVENTS = frozenset({"message_start", "message_delta", "message_stop", "error"})
+_CUMULATIVE = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+_strict_converter = make_converter(strict=True)
+
+
+class UsageAccumulator:
+    r"""Accumulates the usage of one Messages API stream, from bytes or from events.
+
+    Feed it the raw bytes of the stream with :meth:`feed` (any chunking gives the same
+    result), or the events' JSON with :meth:`feed_event`, or decoded server-sent events with
+    :meth:`feed_sse`; one kind per accumulator. Then call :meth:`finish` for the final usage.
+
+    Args:
+        policy: What to do with consistency diagnostics: ``"warn"`` (default) collects them
+            in :attr:`diagnostics` and issues each as a :class:`UsageWarning`; ``"strict"``
+            raises :class:`InconsistentUsageError`; ``"off"`` skips the checks.
+        strict_types: Refuse unknown usage fields and iteration types instead of keeping them.
+        max_event_size: Largest event, in bytes, accepted from :meth:`feed` (None: no limit).
+
+    >>> acc = UsageAccumulator()
+    >>> acc.feed(b'event: message_start\ndata: {"type":"message_start","message":'
+    ...          b'{"usage":{"input_tokens":10,"output_tokens":1}}}\n\n')
+    >>> acc.feed(b'event: message_delta\ndata: {"type":"message_delta","usage":'
+    ...          b'{"output_tokens":42}}\n\nevent: message_stop\ndata: {}\n\n')
+    >>> acc.finish()
+    BetaUsage(input_tokens=10, output_tokens=42, ...)
+
+    """
+
+    def __init__(
+        self,
+        *,
+        policy: Policy = "warn",
+        strict_types: bool = False,
+        max_event_size: int | None = None,
+    ) -> None:
+        if policy not in ("warn", "strict", "off"):
+            raise LocalUsageError(f"policy must be 'warn', 'strict' or 'off', got {policy!r}")
+        self._policy = policy
+        self._converter = _strict_converter if strict_types else converter
+        self._decoder = SSEDecoder(max_event_size=max_event_size, keep=_KEPT)
+        self._mode: str | None = None
+        self._index = 0  # next event index for feed_event / feed_sse
+        self._state: dict[str, Any] | None = None
+        self._usage: BetaUsage | None = None
+        self._model: str | None = None
+        self._deltas = 0
+        self._stopped_at: int | None = None
+        self._delta_counts: dict[str, int] = {}
+        self._diagnostics: list[UsageDiagnostic] = []
+        self._error: StreamError | None = None
+        self._final: BetaUsage | None = None
+
+    # -- what the caller reads -------------------------------------------------------------
+
+    @property
+    def usage(self) -> BetaUsage | None:
+        """The usage accumulated so far (None before ``message_start``).
+
+        Before the stream is complete, ``output_tokens`` may still be the placeholder sent
+        on ``message_start``; :attr:`complete` tells.
+        """
+        return self._final if self._final is not None else self._usage
+
+    @property
+    def model(self) -> str | None:
+        """The model named by ``message_start`` (None if it named none or has not come)."""
+        return self._model
+
+    @property
+    def complete(self) -> bool:
+        """Whether the stream has had a ``message_delta`` and then ``message_stop``."""
+        return self._stopped_at is not None and self._deltas > 0 and self._error is None
+
+    @property
+    def error(self) -> StreamError | None:
+        """The error that stopped this stream, if any (it is raised again on each call)."""
+        return self._error
+
+    @property
+    def diagnostics(self) -> list[UsageDiagnostic]:
+        """The diagnostics collected under the ``"warn"`` policy, in order."""
+        return list(self._diagnostics)
+
+    @property
+    def events_seen(self) -> int:
+        """How many events have been dispatched so far (passed-over ones included)."""
+        if self._mode == "bytes":
+            return self._decoder.events_dispatched
+        return self._index
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> None:
+        """Feed the next bytes of the stream, split anywhere.
+
+        Args:
+            chunk: Bytes of the ``text/event-stream`` body.
+
+        Raises:
+            StreamError: The stream sent something that cannot be accepted; ``partial``
+                holds the usage accumulated before it.
+            LocalUsageError: Events were fed before, or the stream was finished.
+
+        """
+        self._enter("bytes")
+        try:
+            dispatched = self._decoder._feed(chunk)
+        except StreamError as exc:
+            raise self._fail(exc) from None
+        for index, offset, sse in dispatched:
+            if self._stopped_at is not None and index > self._stopped_at + 1:
+                self._passed_over_after_stop(self._stopped_at + 1)
+            self._dispatch_sse(sse.event, sse.data, index, offset)
+            if self._stopped_at is not None:
+                self._stopped_at = index  # pings after message_stop move the mark along
+        if self._stopped_at is not None and self._decoder.events_dispatched > self._stopped_at + 1:
+            self._passed_over_after_stop(self._stopped_at + 1)
+
+    def _passed_over_after_stop(self, index: int) -> None:
+        raise self._fail(
+            EventOrderError(
+                "an event other than ping (passed over unread) after message_stop",
+                event_index=index,
+            )
+        )
+
+    def feed_sse(self, event: str, data: str) -> None:
+        """Feed one server-sent event already decoded (for example by httpx-sse).
+
+        Args:
+            event: The SSE event name (``"message"`` or ``""`` when the block had none).
+            data: The event's data.
+
+        Raises:
+            StreamError: As :meth:`feed`.
+            LocalUsageError: As :meth:`feed`.
+
+        """
+        self._enter("events")
+        index = self._index
+        self._index += 1
+        self._dispatch_sse(event or "message", data, index, None)
+
+    def feed_event(self, event: Mapping[str, Any]) -> None:
+        """Feed one event as its decoded JSON (a mapping with a ``type``).
+
+        Args:
+            event: The event, such as ``{"type": "message_delta", "usage": {...}}``.
+
+        Raises:
+            StreamError: As :meth:`feed`.
+            LocalUsageError: As :meth:`feed`.
+
+        """
+        self._enter("events")
+        index = self._index
+        self._index += 1
+        if not isinstance(event, Mapping):
+            raise self._fail(
+                MalformedEventError(
+                    f"an event must be a JSON object, got {type(event).__name__}",
+                    event_index=index,
+                )
+            )
+        kind = event.get("type")
+        self._dispatch(kind if isinstance(kind, str) else "", event, index, None)
+
+    def finish(self) -> BetaUsage:
+        """End the stream and return its final usage, after the final consistency checks.
+
+        Calling it again returns the same usage.
+
+        Returns:
+            The final usage.
+
+        Raises:
+            IncompleteStreamError: The stream did not have a ``message_delta`` followed by
+                ``message_stop``; ``partial`` holds what was counted.
+            StreamError: The stream failed earlier (the same error is raised again), or a
+                final check failed under the ``"strict"`` policy.
+
+        """
+        if self._final is not None:
+            return self._final
+        if self._error is not None:
+            raise self._error
+        if self._mode == "bytes":
+            self._decoder.end()
+        index = self.events_seen
+        if self._usage is None or self._stopped_at is None or self._deltas == 0:
+            if self._usage is None:
+                why = "the stream ended before message_start"
+            elif self._deltas == 0:
+                why = "the stream ended before any message_delta (output_tokens is a placeholder)"
+            else:
+                why = "the stream ended before message_stop"
+            raise self._fail(IncompleteStreamError(why, event_index=index))
+        usage = self._usage
+        stop = self._stopped_at
+        if self._policy != "off":
+            rebuilt = rebuild_cache_split(usage)
+            if rebuilt is not None:
+                usage = rebuilt
+            elif _split_mismatch(usage):
+                self._report("cache_split_mismatch", _split_message(usage), stop, usage)
+            for message in check_top_level(usage):
+                self._report("top_level_mismatch", message, stop, usage)
+        self._final = usage
+        return usage
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _enter(self, mode: str) -> None:
+        if self._final is not None:
+            raise LocalUsageError("this stream is finished; use a new UsageAccumulator")
+        if self._error is not None:
+            raise self._error
+        if self._mode != mode:
+            if self._mode is not None:
+                raise LocalUsageError(
+                    "feed() (bytes) and feed_event()/feed_sse() (events) cannot be mixed"
+                )
+            self._mode = mode
+
+    def _fail(self, exc: StreamError) -> StreamError:
+        exc.partial = self._usage
+        self._error = exc
+        return exc
+
+    def _dispatch_sse(self, name: str, data: str, index: int, offset: int | None) -> None:
+        if name in _USAGE_EVENTS or name == "message":
+            try:
+                event = json.loads(data)
+            except ValueError as exc:
+                raise self._fail(
+                    MalformedEventError(
+                        f"{name} data is not valid JSON: {exc}",
+                        event_index=index,
+                        byte_offset=offset,
+                    )
+                ) from None
+            if not isinstance(event, dict):
+                raise self._fail(
+                    MalformedEventError(
+                        f"{name} data must be a JSON object, got {type(event).__name__}",
+                        event_index=index,
+                        byte_offset=offset,
+                    )
+                )
+            if name == "message":
+                kind = event.get("type")
+                name = kind if isinstance(kind, str) else ""
+            self._dispatch(name, event, index, offset)
+        else:
+            self._dispatch(name, None, index, offset)
+
+    def _dispatch(
+        self, name: str, event: Mapping[str, Any] | None, index: int, offset: int | None
+    ) -> None:
+        if self._stopped_at is not None and name != "ping":
+            raise self._fail(
+                EventOrderError(
+                    f"{name or 'an untyped'} event after message_stop",
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            )
+        if event is None or name not in _USAGE_EVENTS:
+            return
+        if name == "message_delta":
+            self._on_delta(event, index, offset)
+        elif name == "message_start":
+            self._on_start(event, index, offset)
+        elif name == "message_stop":
+            if self._usage is None:
+                raise self._fail(
+                    EventOrderError(
+                        "message_stop before message_start", event_index=index, byte_offset=offset
+                    )
+                )
+            self._stopped_at = index
+        else:
+            self._on_error(event, index, offset)
+
+    def _on_start(self, event: Mapping[str, Any], index: int, offset: int | None) -> None:
+        if self._usage is not None:
+            raise self._fail(
+                EventOrderError("a second message_start", event_index=index, byte_offset=offset)
+            )
+        message = event.get("message")
+        if not isinstance(message, Mapping):
+            raise self._fail(
+                MalformedEventError(
+                    "message_start has no message object",
+                    path="message",
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            )
+        raw = message.get("usage")
+        if not isinstance(raw, Mapping):
+            problem = "is null" if raw is None and "usage" in message else "is missing"
+            if raw is not None:
+                problem = f"must be an object, got {type(raw).__name__}"
+            raise self._fail(
+                MalformedEventError(
+                    f"message_start: message.usage {problem}",
+                    path="message.usage",
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            )
+        state = {k: v for k, v in raw.items() if v is not None}
+        usage = self._structure(state, BetaUsage, "message.usage", index, offset)
+        model = message.get("model")
+        self._model = model if isinstance(model, str) else None
+        self._state = state
+        self._usage = usage
+
+    def _on_delta(self, event: Mapping[str, Any], index: int, offset: int | None) -> None:
+        if self._state is None or self._usage is None:
+            raise self._fail(
+                EventOrderError(
+                    "message_delta (usage) before message_start",
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            )
+        raw = event.get("usage")
+        if not isinstance(raw, Mapping):
+            if raw is None:
+                problem = "usage is null" if "usage" in event else "has no usage"
+            else:
+                problem = f"usage must be an object, got {type(raw).__name__}"
+            raise self._fail(
+                MalformedEventError(
+                    f"message_delta {problem}",
+                    path="usage",
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            )
+        carried = {k: v for k, v in raw.items() if v is not None}
+        delta = self._structure(carried, BetaMessageDeltaUsage, "usage", index, offset)
+        state = {**self._state, **carried}
+        usage = self._structure(state, BetaUsage, "usage", index, offset)
+        if self._policy != "off":
+            self._check_delta(self._usage, usage, delta, index, offset)
+        self._state = state
+        self._usage = usage
+        self._deltas += 1
+
+    def _on_error(self, event: Mapping[str, Any], index: int, offset: int | None) -> None:
+        error = event.get("error")
+        kind = message = None
+        if isinstance(error, Mapping):
+            kind = error.get("type") if isinstance(error.get("type"), str) else None
+            message = error.get("message") if isinstance(error.get("message"), str) else None
+        text = f"the API sent an error event: {kind or 'unknown error'}"
+        if message:
+            text += f": {message}"
+        raise self._fail(
+            StreamErrorEvent(
+                text,
+                error_type=kind,
+                error_message=message,
+                event_index=index,
+                byte_offset=offset,
+            )
+        )
+
+    def _structure(
+        self, raw: Mapping[str, Any], cls: type[Any], where: str, index: int, offset: int | None
+    ) -> Any:
+        try:
+            return self._converter.structure(raw, cls)
+        except UsageValidationError as exc:
+            bad = exc.prefixed(where)
+            raise self._fail(
+                MalformedEventError(str(bad), path=bad.path, event_index=index, byte_offset=offset)
+            ) from None
+
+    def _check_delta(
+        self,
+        before: BetaUsage,
+        after: BetaUsage,
+        delta: BetaMessageDeltaUsage,
+        index: int,
+        offset: int | None,
+    ) -> None:
+        old, new = before.iterations, delta.iterations
+        if old and new is not None:
+            for i, (was, now) in enumerate(zip(old, new, strict=False)):
+                if was != now:
+                    self._report(
+                        "iteration_changed",
+                        f"iterations[{i}] was reported as {converter.unstructure(was)} and is "
+                        f"now {converter.unstructure(now)}",
+                        index,
+                        before,
+                        offset,
+                    )
+            if len(new) < len(old):
+                self._report(
+                    "iteration_removed",
+                    f"iterations had {len(old)} entries and now has {len(new)}",
+                    index,
+                    before,
+                    offset,
+                )
+        counts = self._delta_counts
+        current = _cumulative_counts(delta)
+        for name, value in current.items():
+            previous = counts.get(name)
+            if previous is not None and value < previous:
+                self._report(
+                    "count_decreased",
+                    f"{name} went down from {previous} to {value} between message_delta events",
+                    index,
+                    before,
+                    offset,
+                )
+        counts.update(current)
+
+    def _report(
+        self,
+        code: str,
+        message: str,
+        index: int,
+        partial: BetaUsage | None,
+        offset: int | None = None,
+    ) -> None:
+        diagnostic = UsageDiagnostic(code=code, message=message, event_index=index)
+        if self._policy == "strict":
+            exc = InconsistentUsageError(diagnostic, byte_offset=offset)
+            exc.partial = partial
+            self._error = exc
+            raise exc
+        self._diagnostics.append(diagnostic)
+        warnings.warn(str(diagnostic), UsageWarning, stacklevel=4)
+
+
+def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in _CUMULATIVE:
+        value = getattr(delta, name)
+        if value is not None:
+            counts[name] = value
+    tools = delta.server_tool_use
+    if tools is not None:
+        for name in ("web_search_requests", "web_fetch_requests"):
+            value = getattr(tools, name)
+            if value is not None:
+                counts[f"server_tool_use.{name}"] = value
+    return counts
+
+
+def _split_mismatch(usage: BetaUsage) -> bool:
+    split = usage.cache_creation
+    if split is None:
+        return False
+    total = usage.cache_creation_input_tokens or 0
+    return split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens != total
+
+
+def _split_message(usage: BetaUsage) -> str:
+    split = usage.cache_creation
+    assert split is not None
+    return (
+        f"cache_creation splits {split.ephemeral_5m_input_tokens} (5m) + "
+        f"{split.ephemeral_1h_input_tokens} (1h), which does not add up to "
+        f"cache_creation_input_tokens {usage.cache_creation_input_tokens or 0}, and the "
+        "iterations carry no split to rebuild it from"
+    )

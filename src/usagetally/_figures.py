@@ -1,0 +1,422 @@
+"""Figures derived from a final usage, which no SDK gives, and totals across requests.
+
+Rules (usage-semantics.md, section 3), by the entries ``iterations`` holds:
+
+- Compaction and server-tool loops: the top level is the sum over ``message`` entries;
+  ``compaction`` entries are outside it but billed. Billed = the sum over all entries.
+- Advisor: ``advisor_message`` entries are billed at the advisor model's rates and never in
+  the top level. Two documented rules for the top level are accepted: every field the sum over
+  ``message`` entries (newer), or output the sum and input and cache read the first
+  ``message`` entry (older).
+- Fallback: the top level is the serving attempt, the last ``fallback_message`` entry.
+  Declined ``message`` attempts before it that produced no output cost nothing, so they are
+  left out of billed totals (one that produced output is kept: it was sampled).
+- Entries of an unknown type are counted in billed totals with the counts they carry; when
+  one is present the top level is not checked (its rule is unknown).
+- The context window is the last ``message`` (or ``fallback_message``) entry's input, cache
+  read and cache creation; never a ``compaction`` or ``advisor_message`` entry.
+
+Adding usage across requests (:class:`UsageTotals`) is a different operation from merging
+within a stream: it adds billed totals, per model. This module is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from ._models import BetaCacheCreation, BetaUsage, IterationUsage
+
+__all__ = [
+    "TokenCounts",
+    "UsageTotals",
+    "billed_totals",
+    "check_top_level",
+    "context_window_tokens",
+    "rebuild_cache_split",
+    "totals_by_model",
+    "totals_by_type",
+]
+
+_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+
+@attrs.frozen(kw_only=True)
+class TokenCounts:
+    """Four token counts, added field by field.
+
+    Attributes:
+        input_tokens: Input tokens not read from or written to the cache.
+        output_tokens: Output tokens.
+        cache_creation_input_tokens: Tokens written to the prompt cache.
+        cache_read_input_tokens: Tokens read from the prompt cache.
+
+    >>> TokenCounts(input_tokens=3, output_tokens=1) + TokenCounts(input_tokens=2)
+    TokenCounts(input_tokens=5, output_tokens=1, cache_creation_input_tokens=0, \
+cache_read_input_tokens=0)
+
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    @classmethod
+    def of(cls, item: BetaUsage | IterationUsage) -> TokenCounts:
+        """Return the counts of a usage or an iteration entry (absent counts are 0).
+
+        Args:
+            item: A :class:`BetaUsage` or one of its iteration entries.
+
+        Returns:
+            Its four counts.
+
+        """
+        return cls(
+            input_tokens=item.input_tokens or 0,
+            output_tokens=item.output_tokens or 0,
+            cache_creation_input_tokens=item.cache_creation_input_tokens or 0,
+            cache_read_input_tokens=item.cache_read_input_tokens or 0,
+        )
+
+    @property
+    def input_side(self) -> int:
+        """All input tokens: uncached input, cache reads and cache writes."""
+        return self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        """All tokens: :attr:`input_side` plus output."""
+        return self.input_side + self.output_tokens
+
+    def __add__(self, other: TokenCounts) -> TokenCounts:
+        if not isinstance(other, TokenCounts):
+            return NotImplemented
+        return TokenCounts(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_creation_input_tokens=(
+                self.cache_creation_input_tokens + other.cache_creation_input_tokens
+            ),
+            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
+        )
+
+
+def _sum(items: Iterable[BetaUsage | IterationUsage]) -> TokenCounts:
+    return _sum_counts(TokenCounts.of(item) for item in items)
+
+
+_KNOWN_TYPES = frozenset({"message", "compaction", "advisor_message", "fallback_message"})
+
+
+def _billed_entries(iterations: Sequence[IterationUsage]) -> list[IterationUsage]:
+    serving = next((i for i, e in enumerate(iterations) if e.type == "fallback_message"), None)
+    if serving is None:
+        return list(iterations)
+    return [
+        entry
+        for i, entry in enumerate(iterations)
+        if not (i < serving and entry.type == "message" and not entry.output_tokens)
+    ]
+
+
+def billed_totals(usage: BetaUsage) -> TokenCounts:
+    """Return the tokens billed for a response, by the rules of its iterations.
+
+    Without iterations it is the top level. With them it is the sum over every entry
+    (compaction and advisor calls included), except, after a fallback, declined attempts
+    that produced no output, which cost nothing.
+
+    Args:
+        usage: A final usage.
+
+    Returns:
+        The billed counts (of every model together; see :func:`totals_by_model`).
+
+    >>> from usagetally import converter
+    >>> entry = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+    >>> usage = converter.structure({"input_tokens": 23000, "output_tokens": 1000,
+    ...     "iterations": [
+    ...         {"type": "compaction", "input_tokens": 180000, "output_tokens": 3500, **entry},
+    ...         {"type": "message", "input_tokens": 23000, "output_tokens": 1000, **entry}]},
+    ...     BetaUsage)
+    >>> billed_totals(usage).input_tokens, billed_totals(usage).output_tokens
+    (203000, 4500)
+
+    """
+    if not usage.iterations:
+        return TokenCounts.of(usage)
+    return _sum(_billed_entries(usage.iterations))
+
+
+def context_window_tokens(usage: BetaUsage) -> int:
+    """Return the size of the context window after the response's last sampling step.
+
+    It is the input, cache read and cache creation of the last ``message`` or
+    ``fallback_message`` entry, or of the top level when there are no iterations.
+
+    Args:
+        usage: A final usage.
+
+    Returns:
+        The number of tokens in the context window.
+
+    """
+    for entry in reversed(usage.iterations or ()):
+        if entry.type in ("message", "fallback_message"):
+            return TokenCounts.of(entry).input_side
+    return TokenCounts.of(usage).input_side
+
+
+def totals_by_model(usage: BetaUsage, *, model: str | None = None) -> dict[str | None, TokenCounts]:
+    """Return the billed tokens per model.
+
+    Entries that name their model (advisor, fallback) are counted under it; the others
+    under ``model``, the executor model (from ``message_start``; None if not known).
+
+    Args:
+        usage: A final usage.
+        model: The model of entries that name none, and of the top level without iterations.
+
+    Returns:
+        Billed counts keyed by model, in order of first appearance.
+
+    """
+    if not usage.iterations:
+        return {model: TokenCounts.of(usage)}
+    totals: dict[str | None, TokenCounts] = {}
+    for entry in _billed_entries(usage.iterations):
+        named: str | None = getattr(entry, "model", None)
+        key = named if named is not None else model
+        totals[key] = totals.get(key, TokenCounts()) + TokenCounts.of(entry)
+    return totals
+
+
+def totals_by_type(usage: BetaUsage) -> dict[str, TokenCounts]:
+    """Return the tokens per iteration type, over every entry as sent.
+
+    Without iterations, the top level is one ``"message"`` step.
+
+    Args:
+        usage: A final usage.
+
+    Returns:
+        Counts keyed by iteration type, in order of first appearance.
+
+    """
+    if not usage.iterations:
+        return {"message": TokenCounts.of(usage)}
+    totals: dict[str, TokenCounts] = {}
+    for entry in usage.iterations:
+        totals[entry.type] = totals.get(entry.type, TokenCounts()) + TokenCounts.of(entry)
+    return totals
+
+
+def _top_level_sets(iterations: Sequence[IterationUsage]) -> list[tuple[str, TokenCounts]]:
+    """List the top levels the documented rules allow, each with the rule's name."""
+    executors = [e for e in iterations if e.type == "message"]
+    fallbacks = [e for e in iterations if e.type == "fallback_message"]
+    if fallbacks:
+        return [("fallback rule: the last fallback_message entry", TokenCounts.of(fallbacks[-1]))]
+    summed = _sum(executors)
+    if any(e.type == "advisor_message" for e in iterations):
+        first = TokenCounts.of(executors[0]) if executors else TokenCounts()
+        older = attrs.evolve(
+            summed,
+            input_tokens=first.input_tokens,
+            cache_read_input_tokens=first.cache_read_input_tokens,
+        )
+        return [
+            ("advisor rule: the sum over message entries", summed),
+            ("older advisor rule: input and cache read of the first message entry", older),
+            (
+                "older advisor rule, cache creation of the first message entry",
+                attrs.evolve(older, cache_creation_input_tokens=first.cache_creation_input_tokens),
+            ),
+        ]
+    return [("the sum over message entries", summed)]
+
+
+def check_top_level(usage: BetaUsage) -> list[str]:
+    """Check the top-level counts against the iterations, by the rule that fits the entries.
+
+    Args:
+        usage: A final usage.
+
+    Returns:
+        An empty list when they agree (or cannot be checked: no iterations, or an entry of
+        unknown type), else one message naming the fields that differ.
+
+    """
+    iterations = usage.iterations
+    if not iterations or any(e.type not in _KNOWN_TYPES for e in iterations):
+        return []
+    top = TokenCounts.of(usage)
+    candidates = _top_level_sets(iterations)
+    if any(top == expected for _, expected in candidates):
+        return []
+    rule, expected = candidates[0]
+    diffs = [
+        f"{name} {getattr(top, name)} (expected {getattr(expected, name)})"
+        for name in _FIELDS
+        if getattr(top, name) != getattr(expected, name)
+    ]
+    return [f"top level disagrees with iterations by {rule}: " + ", ".join(diffs)]
+
+
+def rebuild_cache_split(usage: BetaUsage) -> BetaUsage | None:
+    """Rebuild a stale ``cache_creation`` split from the iterations' own splits.
+
+    ``message_delta`` never re-sends the TTL split, so when a delta changes
+    ``cache_creation_input_tokens`` the split from ``message_start`` goes stale. When the
+    entries that make up the top level each carry a split, and those add up to
+    ``cache_creation_input_tokens``, their sum is the right split.
+
+    Args:
+        usage: A final usage.
+
+    Returns:
+        A copy of ``usage`` with the rebuilt split, or None when the split already adds up,
+        there is none, or it cannot be rebuilt.
+
+    """
+    split = usage.cache_creation
+    total = usage.cache_creation_input_tokens or 0
+    if split is None or split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens == total:
+        return None
+    iterations = usage.iterations or ()
+    fallbacks = [e for e in iterations if e.type == "fallback_message"]
+    executors = fallbacks[-1:] or [e for e in iterations if e.type == "message"]
+    if not executors or any(e.cache_creation is None for e in executors):
+        return None
+    splits = [e.cache_creation for e in executors if e.cache_creation is not None]
+    for candidate in (splits, splits[:1]):
+        five = sum(s.ephemeral_5m_input_tokens for s in candidate)
+        hour = sum(s.ephemeral_1h_input_tokens for s in candidate)
+        if five + hour == total:
+            rebuilt = BetaCacheCreation(
+                ephemeral_5m_input_tokens=five,
+                ephemeral_1h_input_tokens=hour,
+                unknown_fields=split.unknown_fields,
+            )
+            return attrs.evolve(usage, cache_creation=rebuilt)
+    return None
+
+
+class UsageTotals:
+    """Billed tokens added up across requests, per model.
+
+    Merging within one stream replaces cumulative counts; adding across requests sums the
+    billed totals of each final usage. This class is that second operation. It is not
+    thread-safe: add to it from one task or thread (``UsageWorker`` does).
+
+    >>> from usagetally import converter
+    >>> totals = UsageTotals()
+    >>> totals.add(converter.structure({"input_tokens": 5, "output_tokens": 2}, BetaUsage),
+    ...            model="claude-sonnet-4-5")
+    >>> totals.add(converter.structure({"input_tokens": 1, "output_tokens": 1}, BetaUsage),
+    ...            model="claude-sonnet-4-5")
+    >>> totals.total.input_tokens, totals.requests
+    (6, 2)
+    """
+
+    def __init__(self) -> None:
+        self._by_model: dict[str | None, TokenCounts] = {}
+        self._requests = 0
+        self._incomplete = 0
+        self._server_tools: dict[str, int] = {}
+
+    def add(self, usage: BetaUsage, *, model: str | None = None, complete: bool = True) -> None:
+        """Add the billed totals of one request.
+
+        Args:
+            usage: The request's final (or partial) usage.
+            model: The executor model of the request (entries that name a model count
+                under theirs).
+            complete: False for the partial usage of a stream that failed; it is added and
+                counted in :attr:`incomplete`.
+
+        """
+        for key, counts in totals_by_model(usage, model=model).items():
+            self._by_model[key] = self._by_model.get(key, TokenCounts()) + counts
+        tools = usage.server_tool_use
+        if tools is not None:
+            for name, value in (
+                ("web_search_requests", tools.web_search_requests),
+                ("web_fetch_requests", tools.web_fetch_requests),
+                *tools.unknown_fields.items(),
+            ):
+                if type(value) is int:
+                    self._server_tools[name] = self._server_tools.get(name, 0) + value
+        self._requests += 1
+        if not complete:
+            self._incomplete += 1
+
+    def merge(self, other: UsageTotals) -> None:
+        """Add everything another :class:`UsageTotals` holds into this one.
+
+        Args:
+            other: Totals to add (left unchanged).
+
+        """
+        for key, counts in other._by_model.items():
+            self._by_model[key] = self._by_model.get(key, TokenCounts()) + counts
+        for name, value in other._server_tools.items():
+            self._server_tools[name] = self._server_tools.get(name, 0) + value
+        self._requests += other._requests
+        self._incomplete += other._incomplete
+
+    @property
+    def by_model(self) -> dict[str | None, TokenCounts]:
+        """Billed counts per model (a copy)."""
+        return dict(self._by_model)
+
+    @property
+    def total(self) -> TokenCounts:
+        """Billed counts of every model together."""
+        return _sum_counts(self._by_model.values())
+
+    @property
+    def server_tool_requests(self) -> dict[str, int]:
+        """Server-tool requests per kind, such as ``web_search_requests`` (a copy)."""
+        return dict(self._server_tools)
+
+    @property
+    def requests(self) -> int:
+        """How many requests were added."""
+        return self._requests
+
+    @property
+    def incomplete(self) -> int:
+        """How many of them were added as incomplete (partial usage of a failed stream)."""
+        return self._incomplete
+
+    def __repr__(self) -> str:
+        return (
+            f"UsageTotals(requests={self._requests}, incomplete={self._incomplete}, "
+            f"by_model={self._by_model!r})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the totals as plain data (JSON-ready)."""
+        return {
+            "requests": self._requests,
+            "incomplete": self._incomplete,
+            "by_model": {str(k): attrs.asdict(v) for k, v in self._by_model.items()},
+            "server_tool_requests": dict(self._server_tools),
+        }
+
+
+def _sum_counts(items: Iterable[TokenCounts]) -> TokenCounts:
+    total = TokenCounts()
+    for item in items:
+        total = total + item
+    return total

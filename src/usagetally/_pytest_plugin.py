@@ -1,0 +1,1 @@
+"""The usagetally pytest plugin (work in progress)."""
