@@ -9,11 +9,14 @@ Conventions shared by every payload strategy:
 - Known optional fields are either absent or hold a valid value, never an explicit ``null``
   (null means absent, so it would not survive a round trip).
 - ``lenient=False`` gives what ``make_converter(strict=True)`` accepts: no unknown fields, only
-  the documented iteration and fallback-status types, documented ``service_tier``/``speed``.
+  the documented iteration and fallback-status types, documented ``service_tier``/``speed``,
+  and every count the API's types require.
 - ``lenient=True`` adds what only the lenient converter keeps: unknown fields holding arbitrary
   JSON values (``null`` included, since an unknown field is kept as sent) at every level,
-  unknown iteration types with extra fields, unknown fallback-credit statuses and undocumented
-  ``service_tier``/``speed`` strings.
+  unknown iteration types with extra fields, unknown fallback-credit statuses, undocumented
+  ``service_tier``/``speed`` strings, and the absence of the counts documented examples leave
+  out although the types require them (the cache counts of iteration entries, the server
+  tool counts).
 - Keys come in a random order, as nothing on the wire promises one.
 
 The mutation strategies (:func:`invalid_count_mutations`, :func:`strict_violation_mutations`)
@@ -51,6 +54,7 @@ __all__ = [
     "invalid_count_values",
     "iteration_payloads",
     "json_values",
+    "known_fields",
     "message_delta_usage_payloads",
     "object_locations",
     "output_tokens_details_payloads",
@@ -95,13 +99,20 @@ _ITERATION_COUNTS = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
+_ITERATION_TOKENS = ("input_tokens", "output_tokens")
+_ITERATION_CACHE_COUNTS = ("cache_creation_input_tokens", "cache_read_input_tokens")
 
 
 @dataclasses.dataclass(frozen=True)
 class _Shape:
-    """The wire fields of one class: counts (required or not), nested objects, the rest."""
+    """The wire fields of one class: counts (required or not), nested objects, the rest.
+
+    ``wire_required_counts`` are required by the API's types but left out by documented
+    examples: required in strict payloads, optional in lenient ones.
+    """
 
     required_counts: tuple[str, ...] = ()
+    wire_required_counts: tuple[str, ...] = ()
     optional_counts: tuple[str, ...] = ()
     nested: Mapping[str, str] = dataclasses.field(default_factory=dict)
     other: tuple[str, ...] = ()
@@ -109,7 +120,13 @@ class _Shape:
     @property
     def known(self) -> frozenset[str]:
         return frozenset(
-            (*self.required_counts, *self.optional_counts, *self.nested, *self.other)
+            (
+                *self.required_counts,
+                *self.wire_required_counts,
+                *self.optional_counts,
+                *self.nested,
+                *self.other,
+            )
         )
 
 
@@ -143,29 +160,35 @@ _SHAPES: Mapping[str, _Shape] = {
     "BetaCacheCreation": _Shape(
         required_counts=("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
     ),
-    "BetaServerToolUsage": _Shape(required_counts=("web_search_requests", "web_fetch_requests")),
+    "BetaServerToolUsage": _Shape(
+        wire_required_counts=("web_search_requests", "web_fetch_requests")
+    ),
     "BetaOutputTokensDetails": _Shape(required_counts=("thinking_tokens",)),
     "BetaFallbackCreditUsage": _Shape(nested={"status": _STATUS}),
     "BetaFallbackCreditRedeemed": _Shape(other=("type",)),
     "BetaFallbackCreditNotApplied": _Shape(other=("type", "reason", "remove_to_redeem")),
     "UnknownFallbackCreditStatus": _Shape(other=("type",)),
     "BetaMessageIterationUsage": _Shape(
-        required_counts=_ITERATION_COUNTS,
+        required_counts=_ITERATION_TOKENS,
+        wire_required_counts=_ITERATION_CACHE_COUNTS,
         nested={"cache_creation": "BetaCacheCreation"},
         other=("type", "model"),
     ),
     "BetaCompactionIterationUsage": _Shape(
-        required_counts=_ITERATION_COUNTS,
+        required_counts=_ITERATION_TOKENS,
+        wire_required_counts=_ITERATION_CACHE_COUNTS,
         nested={"cache_creation": "BetaCacheCreation"},
         other=("type",),
     ),
     "BetaAdvisorMessageIterationUsage": _Shape(
-        required_counts=_ITERATION_COUNTS,
+        required_counts=_ITERATION_TOKENS,
+        wire_required_counts=_ITERATION_CACHE_COUNTS,
         nested={"cache_creation": "BetaCacheCreation"},
         other=("type", "model"),
     ),
     "BetaFallbackMessageIterationUsage": _Shape(
-        required_counts=_ITERATION_COUNTS,
+        required_counts=_ITERATION_TOKENS,
+        wire_required_counts=_ITERATION_CACHE_COUNTS,
         nested={"cache_creation": "BetaCacheCreation"},
         other=("type", "model"),
     ),
@@ -279,19 +302,31 @@ def _count_fields(names: Collection[str]) -> dict[str, st.SearchStrategy[Any]]:
     return {name: counts() for name in names}
 
 
+def _counts_of(
+    class_name: str, lenient: bool
+) -> tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStrategy[Any]]]:
+    """The (required, optional) count fields of a class, for lenient or strict payloads."""
+    shape = _SHAPES[class_name]
+    required = _count_fields(shape.required_counts)
+    optional = _count_fields(shape.optional_counts)
+    (optional if lenient else required).update(_count_fields(shape.wire_required_counts))
+    return required, optional
+
+
 # --- Objects ---------------------------------------------------------------------------------
 
 
 def cache_creation_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """``BetaCacheCreation`` payloads (the TTL split of cache writes)."""
-    shape = _SHAPES["BetaCacheCreation"]
-    return _object("BetaCacheCreation", _count_fields(shape.required_counts), {}, lenient)
+    return _object("BetaCacheCreation", *_counts_of("BetaCacheCreation", lenient), lenient)
 
 
 def server_tool_use_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
-    """``BetaServerToolUsage`` payloads (web search and web fetch request counts)."""
-    shape = _SHAPES["BetaServerToolUsage"]
-    return _object("BetaServerToolUsage", _count_fields(shape.required_counts), {}, lenient)
+    """``BetaServerToolUsage`` payloads (web search and web fetch request counts).
+
+    Lenient payloads may leave either count out, as the streaming doc's example does.
+    """
+    return _object("BetaServerToolUsage", *_counts_of("BetaServerToolUsage", lenient), lenient)
 
 
 def output_tokens_details_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
@@ -333,46 +368,26 @@ def iteration_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, A
     """One ``iterations`` entry of any kind.
 
     The four known kinds, with or without their optional ``cache_creation`` (and ``model``
-    for ``message``); lenient adds entries of unknown types whose counts, ``cache_creation``
-    and ``model`` are each present or not, plus extra fields.
+    for ``message``); lenient payloads may leave the two cache counts out (as documented
+    examples do) and add entries of unknown types whose counts, ``cache_creation`` and
+    ``model`` are each present or not, plus extra fields.
     """
     cache = cache_creation_payloads(lenient=lenient)
-    counts_required = _count_fields(_ITERATION_COUNTS)
-    kinds = [
-        _object(
-            "BetaMessageIterationUsage",
-            {"type": st.just("message"), **counts_required},
-            {"cache_creation": cache, "model": _text()},
-            lenient,
-        ),
-        _object(
-            "BetaCompactionIterationUsage",
-            {"type": st.just("compaction"), **counts_required},
-            {"cache_creation": cache},
-            lenient,
-        ),
-        _object(
-            "BetaAdvisorMessageIterationUsage",
-            {"type": st.just("advisor_message"), "model": _text(), **counts_required},
-            {"cache_creation": cache},
-            lenient,
-        ),
-        _object(
-            "BetaFallbackMessageIterationUsage",
-            {"type": st.just("fallback_message"), "model": _text(), **counts_required},
-            {"cache_creation": cache},
-            lenient,
-        ),
-    ]
+    kinds = []
+    for kind, class_name in ITERATION_CLASSES.items():
+        required, optional = _counts_of(class_name, lenient)
+        required["type"] = st.just(kind)
+        optional["cache_creation"] = cache
+        if kind in ("advisor_message", "fallback_message"):
+            required["model"] = _text()
+        elif kind == "message":
+            optional["model"] = _text()
+        kinds.append(_object(class_name, required, optional, lenient))
     if lenient:
-        kinds.append(
-            _object(
-                "UnknownIterationUsage",
-                {"type": unknown_type_names(KNOWN_ITERATION_TYPES)},
-                {**counts_required, "cache_creation": cache, "model": _text()},
-                lenient,
-            )
-        )
+        required, optional = _counts_of("UnknownIterationUsage", lenient)
+        required["type"] = unknown_type_names(KNOWN_ITERATION_TYPES)
+        optional.update(cache_creation=cache, model=_text())
+        kinds.append(_object("UnknownIterationUsage", required, optional, lenient))
     return st.one_of(kinds)
 
 
@@ -476,12 +491,19 @@ def _children(obj: dict[str, Any], class_name: str, path: str) -> Iterator[Objec
         yield from _children(obj[key], child_class, child_path)
 
 
-def count_locations(payload: dict[str, Any], class_name: str) -> Iterator[CountLocation]:
-    """Every count field of a valid payload: present ones, and optional ones left out."""
+def count_locations(
+    payload: dict[str, Any], class_name: str, *, lenient: bool
+) -> Iterator[CountLocation]:
+    """Every count field of a valid payload: present ones, and optional ones left out.
+
+    ``required`` tells whether the converter (lenient or strict) requires the count.
+    """
     for loc in object_locations(payload, class_name):
         shape = _SHAPES[loc.class_name]
         for key in shape.required_counts:
             yield CountLocation(_join(loc.path, key), loc.obj, key, required=True)
+        for key in shape.wire_required_counts:
+            yield CountLocation(_join(loc.path, key), loc.obj, key, required=not lenient)
         for key in shape.optional_counts:
             yield CountLocation(_join(loc.path, key), loc.obj, key, required=False)
 
@@ -534,16 +556,21 @@ def _count_problem(value: Any) -> str:
 
 @st.composite
 def invalid_count_mutations(
-    draw: st.DrawFn, payloads: st.SearchStrategy[dict[str, Any]], class_name: str
+    draw: st.DrawFn,
+    payloads: st.SearchStrategy[dict[str, Any]],
+    class_name: str,
+    *,
+    lenient: bool,
 ) -> Mutation:
     """Draw a valid payload of ``class_name`` and put one invalid value in one count field.
 
     The field is any count at any depth (top level, cache split, server tools, output
     details, any iteration entry of any type), present or optional-and-absent. ``null`` is
-    only put in required counts (in an optional one it means absent, which is valid).
+    only put in counts the converter requires (``lenient`` tells which converter); in an
+    optional one it means absent, which is valid.
     """
     payload = copy.deepcopy(draw(payloads))
-    locations = list(count_locations(payload, class_name))
+    locations = list(count_locations(payload, class_name, lenient=lenient))
     target = draw(st.sampled_from(locations))
     value = draw(invalid_count_values())
     if value is None and not target.required:
@@ -553,13 +580,19 @@ def invalid_count_mutations(
     return Mutation(payload, target.path, problem, f"{target.path} = {value!r}")
 
 
+def _plain_name(name: str) -> bool:
+    # A dotted path cannot name an empty key, nor one holding "." or "[" unambiguously.
+    return bool(name) and "." not in name and "[" not in name
+
+
 @st.composite
 def strict_violation_mutations(
     draw: st.DrawFn, payloads: st.SearchStrategy[dict[str, Any]], class_name: str
 ) -> Mutation:
     """Draw a strict-valid payload and add one thing only the lenient converter accepts.
 
-    One of: an unknown field in any object (any JSON value, null included), an unknown
+    One of: an unknown field in any object (any JSON value, null included; its name is
+    non-empty and holds no "." nor "[", so that a dotted path names it), an unknown
     ``type`` on one iteration entry, an unknown fallback-credit status ``type``, or an
     undocumented ``service_tier`` or ``speed``. The lenient converter must keep it and round
     trip it; the strict one must refuse it with ``path`` and ``problem``.
@@ -577,7 +610,7 @@ def strict_violation_mutations(
 
     if kind == "unknown_field":
         loc = draw(st.sampled_from(objects))
-        name = draw(_unknown_names(known_fields(loc.class_name)))
+        name = draw(_unknown_names(known_fields(loc.class_name)).filter(_plain_name))
         value = draw(json_values())
         loc.obj[name] = value
         path = _join(loc.path, name)

@@ -4,6 +4,7 @@ The public names are all here; the modules behind them are private.
 """
 
 from ._accumulator import Policy, UsageAccumulator
+from ._aio import Tap, accumulate, tap
 from ._converter import converter, make_converter
 from ._errors import (
     EventOrderError,
@@ -47,6 +48,7 @@ from ._models import (
     UnknownIterationUsage,
 )
 from ._sse import ServerSentEvent, SSEDecoder
+from ._worker import StreamResult, UsageSink, UsageWorker
 
 __version__ = "0.1.0.dev0"
 
@@ -77,20 +79,26 @@ __all__ = [
     "SourceError",
     "StreamError",
     "StreamErrorEvent",
+    "StreamResult",
+    "Tap",
     "TokenCounts",
     "UnknownFallbackCreditStatus",
     "UnknownIterationUsage",
     "UsageAccumulator",
     "UsageDiagnostic",
     "UsageError",
+    "UsageSink",
     "UsageTotals",
     "UsageValidationError",
     "UsageWarning",
+    "UsageWorker",
     "__version__",
+    "accumulate",
     "billed_totals",
     "context_window_tokens",
     "converter",
     "make_converter",
+    "tap",
     "totals_by_model",
     "totals_by_type",
 ]

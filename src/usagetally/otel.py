@@ -10,8 +10,9 @@ Two meanings of "input", kept apart by namespace (usage-semantics.md, section 6)
   cache_creation_input_tokens``, each counted once; ``gen_ai.usage.cache_read.input_tokens``
   and ``gen_ai.usage.cache_creation.input_tokens`` are parts of it, not additions to it.
 - ``usagetally.*`` (ours): input is Anthropic's, uncached only, as on the wire. The four
-  ``usagetally.*input_tokens``/``output_tokens`` figures of one kind are disjoint; their sum
-  is all tokens.
+  figures of one group (such as ``usagetally.billed.input_tokens``, ``.output_tokens``,
+  ``.cache_read.input_tokens`` and ``.cache_creation.input_tokens``) are disjoint; their
+  sum is all tokens.
 
 Rules:
 
@@ -85,7 +86,7 @@ TOKEN_USAGE_BUCKETS: tuple[int, ...] = (
 """The bucket boundaries the conventions give for ``gen_ai.client.token.usage``."""
 
 UsageHook = Callable[[BetaUsage | None, str | None, bool], None]
-"""A callable that records the end of one stream: ``hook(usage, model, complete)``.
+"""A callable that records the end of one stream, called as ``hook(usage, model, complete)``.
 
 ``usage`` is the final usage, or the partial usage of a failed stream (None when it failed
 before ``message_start``); ``model`` is the model named by ``message_start``; ``complete``
@@ -125,6 +126,7 @@ def request_attributes(model: str | None = None) -> dict[str, AttributeValue]:
     >>> request_attributes("claude-sonnet-4-6")
     {'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'anthropic', \
 'gen_ai.request.model': 'claude-sonnet-4-6'}
+
     """
     attributes: dict[str, AttributeValue] = {
         "gen_ai.operation.name": OPERATION_NAME,
@@ -179,6 +181,7 @@ def span_attributes(
 
     Returns:
         The attributes, ready for ``span.set_attributes``.
+
     """
     attributes: dict[str, AttributeValue] = {}
     if usage is not None:
@@ -254,6 +257,7 @@ class UsageMetrics:
     Args:
         meter: The meter to create the instruments with, such as
             ``opentelemetry.metrics.get_meter("usagetally")``.
+
     """
 
     def __init__(self, meter: Meter) -> None:
@@ -297,6 +301,7 @@ class UsageMetrics:
             complete: False for the partial usage of a failed stream.
             attributes: Extra attributes for every point (keep them low-cardinality);
                 they cannot replace the attributes described on the class.
+
         """
         base: dict[str, AttributeValue] = dict(attributes or {})
         base.update(request_attributes(model))
@@ -311,9 +316,7 @@ class UsageMetrics:
             for field, counter in self._billed:
                 counter.add(getattr(counts, field), counted)
             if complete:
-                self._token_usage.record(
-                    counts.input_side, {**point, "gen_ai.token.type": "input"}
-                )
+                self._token_usage.record(counts.input_side, {**point, "gen_ai.token.type": "input"})
                 self._token_usage.record(
                     counts.output_tokens, {**point, "gen_ai.token.type": "output"}
                 )
@@ -339,6 +342,7 @@ def record_usage(
             (nothing is set when it is not recording, such as when there is none).
         metrics: The instruments to record with; None records no metrics.
         metric_attributes: Extra attributes for every metric point.
+
     """
     target = span if span is not None else trace.get_current_span()
     if target.is_recording():
@@ -354,12 +358,13 @@ def otel_hook(
     current_span: bool = True,
     attributes: Mapping[str, AttributeValue] | None = None,
 ) -> UsageHook:
-    """Return a hook that records each stream's usage, for the ``on_finish`` of the async layer.
+    """Return a hook that records each stream's usage, to call when a stream ends.
 
-    The hook is ``hook(usage, model, complete)``; see :data:`UsageHook`. It records metrics
-    with :class:`UsageMetrics` and, with ``current_span``, sets :func:`span_attributes` on
-    the span that is current where the hook runs (the caller's span for code that
-    iterates a stream itself; a background worker's own context otherwise).
+    The hook is called as ``hook(usage, model, complete)``; see :data:`UsageHook`. It
+    records metrics with :class:`UsageMetrics` and, with ``current_span``, sets
+    :func:`span_attributes` on the span that is current where the hook runs (the caller's
+    span for code that iterates a stream itself; a background worker's own context
+    otherwise).
 
     Args:
         meter: The meter to create the instruments with; None for the global meter
@@ -373,6 +378,7 @@ def otel_hook(
 
     Raises:
         LocalUsageError: Both ``meter`` and ``metrics`` were given.
+
     """
     if metrics is None:
         metrics = UsageMetrics(meter if meter is not None else get_meter("usagetally", __version__))

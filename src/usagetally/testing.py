@@ -37,7 +37,7 @@ import json
 import random
 import re
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import attrs
@@ -92,7 +92,7 @@ DEFAULT_MODEL = "claude-sonnet-4-6"
 
 _DEFAULT_ADVISOR_MODEL = "claude-opus-4-7"
 
-CacheCreationArg = Union[Mapping[str, Any], _models.BetaCacheCreation, Literal["auto"], None]
+CacheCreationArg = Mapping[str, Any] | _models.BetaCacheCreation | Literal["auto"] | None
 
 
 # -- plain data ---------------------------------------------------------------------------
@@ -110,14 +110,16 @@ def _wire(value: Any) -> Any:
 
 
 def _fields(**fields: Any) -> dict[str, Any]:
-    """The given fields in order, those passed as None left out, values in wire form."""
+    """Return the given fields in order, those passed as None left out, values in wire form."""
     return {key: _wire(value) for key, value in fields.items() if value is not None}
 
 
 def _split(cache_creation_arg: CacheCreationArg, total: int | None) -> Any:
     if isinstance(cache_creation_arg, str):
         if cache_creation_arg != "auto":
-            raise ValueError(f"cache_creation must be a mapping, None or 'auto', got {cache_creation_arg!r}")
+            raise ValueError(
+                f"cache_creation must be a mapping, None or 'auto', got {cache_creation_arg!r}"
+            )
         return None if total is None else cache_creation(total, 0)
     return cache_creation_arg
 
@@ -137,6 +139,7 @@ def cache_creation(five_minutes: int = 0, one_hour: int = 0) -> dict[str, Any]:
 
     >>> cache_creation(100, 20)
     {'ephemeral_5m_input_tokens': 100, 'ephemeral_1h_input_tokens': 20}
+
     """
     return {"ephemeral_5m_input_tokens": five_minutes, "ephemeral_1h_input_tokens": one_hour}
 
@@ -156,6 +159,7 @@ def server_tool_use(
 
     >>> server_tool_use(web_search_requests=2)
     {'web_search_requests': 2, 'web_fetch_requests': 0}
+
     """
     return _fields(
         web_search_requests=web_search_requests, web_fetch_requests=web_fetch_requests, **counts
@@ -174,6 +178,7 @@ def output_tokens_details(thinking_tokens: int, **fields: Any) -> dict[str, Any]
 
     >>> output_tokens_details(120)
     {'thinking_tokens': 120}
+
     """
     return _fields(thinking_tokens=thinking_tokens, **fields)
 
@@ -200,11 +205,10 @@ def fallback_credit(
     {'status': {'type': 'redeemed'}}
     >>> fallback_credit("not_applied", reason="tools", remove_to_redeem=["web_search"])
     {'status': {'type': 'not_applied', 'reason': 'tools', 'remove_to_redeem': ['web_search']}}
+
     """
     removals = None if remove_to_redeem is None else list(remove_to_redeem)
-    return {
-        "status": _fields(type=status, reason=reason, remove_to_redeem=removals, **fields)
-    }
+    return {"status": _fields(type=status, reason=reason, remove_to_redeem=removals, **fields)}
 
 
 def _iteration(kind: str, **fields: Any) -> dict[str, Any]:
@@ -242,6 +246,7 @@ def message_iteration(
     >>> message_iteration(input_tokens=23000, output_tokens=1000)
     {'type': 'message', 'input_tokens': 23000, 'output_tokens': 1000,
      'cache_creation_input_tokens': 0, 'cache_read_input_tokens': 0}
+
     """
     return _iteration(
         "message",
@@ -281,6 +286,7 @@ def compaction_iteration(
 
     >>> compaction_iteration(input_tokens=180000, output_tokens=3500)["type"]
     'compaction'
+
     """
     return _iteration(
         "compaction",
@@ -322,6 +328,7 @@ def advisor_iteration(
     >>> advisor_iteration(input_tokens=823, output_tokens=1612)
     {'type': 'advisor_message', 'model': 'claude-opus-4-7', 'input_tokens': 823,
      'output_tokens': 1612, 'cache_creation_input_tokens': 0, 'cache_read_input_tokens': 0}
+
     """
     return _iteration(
         "advisor_message",
@@ -363,6 +370,7 @@ def fallback_iteration(
 
     >>> fallback_iteration(input_tokens=412, output_tokens=264)["model"]
     'claude-sonnet-4-6'
+
     """
     return _iteration(
         "fallback_message",
@@ -414,6 +422,7 @@ def message_start(
     {'input_tokens': 100, 'cache_creation_input_tokens': 0, 'cache_read_input_tokens': 400,
      'cache_creation': {'ephemeral_5m_input_tokens': 0, 'ephemeral_1h_input_tokens': 0},
      'output_tokens': 1, 'service_tier': 'standard', 'speed': 'fast'}
+
     """
     usage = _fields(
         input_tokens=input_tokens,
@@ -459,6 +468,7 @@ def message_delta(
     >>> message_delta(output_tokens=42, cache_read_input_tokens=None)
     {'type': 'message_delta', 'delta': {'stop_reason': 'end_turn', 'stop_sequence': None},
      'usage': {'output_tokens': 42}}
+
     """
     return {
         "type": "message_delta",
@@ -475,6 +485,7 @@ def message_stop() -> Event:
 
     >>> message_stop()
     {'type': 'message_stop'}
+
     """
     return {"type": "message_stop"}
 
@@ -487,6 +498,7 @@ def ping() -> Event:
 
     >>> ping()
     {'type': 'ping'}
+
     """
     return {"type": "ping"}
 
@@ -503,6 +515,7 @@ def error_event(error_type: str = "overloaded_error", message: str = "Overloaded
 
     >>> error_event()
     {'type': 'error', 'error': {'type': 'overloaded_error', 'message': 'Overloaded'}}
+
     """
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
@@ -519,6 +532,7 @@ def content_block_start(content_block: Mapping[str, Any] | None = None, index: i
 
     >>> content_block_start()
     {'type': 'content_block_start', 'index': 0, 'content_block': {'type': 'text', 'text': ''}}
+
     """
     block = {"type": "text", "text": ""} if content_block is None else _wire(content_block)
     return {"type": "content_block_start", "index": index, "content_block": block}
@@ -535,6 +549,7 @@ def thinking_block_start(index: int = 0) -> Event:
 
     >>> thinking_block_start()["content_block"]
     {'type': 'thinking', 'thinking': '', 'signature': ''}
+
     """
     return content_block_start({"type": "thinking", "thinking": "", "signature": ""}, index)
 
@@ -560,6 +575,7 @@ def tool_use_block_start(
 
     >>> tool_use_block_start("web_search", 1, server=True)["content_block"]
     {'type': 'server_tool_use', 'id': 'srvtoolu_test_1', 'name': 'web_search', 'input': {}}
+
     """
     kind = "server_tool_use" if server else "tool_use"
     if tool_id is None:
@@ -580,6 +596,7 @@ def content_block_delta(delta: Mapping[str, Any], index: int = 0) -> Event:
 
     >>> content_block_delta({"type": "citations_delta", "citation": {}}, 2)["index"]
     2
+
     """
     return {"type": "content_block_delta", "index": index, "delta": _wire(delta)}
 
@@ -596,6 +613,7 @@ def text_delta(text: str, index: int = 0) -> Event:
 
     >>> text_delta("Hello")
     {'type': 'content_block_delta', 'index': 0, 'delta': {'type': 'text_delta', 'text': 'Hello'}}
+
     """
     return content_block_delta({"type": "text_delta", "text": text}, index)
 
@@ -612,6 +630,7 @@ def thinking_delta(thinking: str, index: int = 0) -> Event:
 
     >>> thinking_delta("Let me see.")["delta"]
     {'type': 'thinking_delta', 'thinking': 'Let me see.'}
+
     """
     return content_block_delta({"type": "thinking_delta", "thinking": thinking}, index)
 
@@ -628,6 +647,7 @@ def signature_delta(signature: str = "c2lnbmF0dXJl", index: int = 0) -> Event:
 
     >>> signature_delta()["delta"]
     {'type': 'signature_delta', 'signature': 'c2lnbmF0dXJl'}
+
     """
     return content_block_delta({"type": "signature_delta", "signature": signature}, index)
 
@@ -644,6 +664,7 @@ def input_json_delta(partial_json: str, index: int = 0) -> Event:
 
     >>> input_json_delta('{"city": "Par', 1)["delta"]
     {'type': 'input_json_delta', 'partial_json': '{"city": "Par'}
+
     """
     return content_block_delta({"type": "input_json_delta", "partial_json": partial_json}, index)
 
@@ -659,12 +680,15 @@ def content_block_stop(index: int = 0) -> Event:
 
     >>> content_block_stop(1)
     {'type': 'content_block_stop', 'index': 1}
+
     """
     return {"type": "content_block_stop", "index": index}
 
 
 # Usage fields a message_delta carries; the others are sent on message_start only.
-_DELTA_FIELDS = frozenset({"server_tool_use", "output_tokens_details", "iterations", "fallback_credit"})
+_DELTA_FIELDS = frozenset(
+    {"server_tool_use", "output_tokens_details", "iterations", "fallback_credit"}
+)
 
 
 def text_stream(
@@ -708,6 +732,7 @@ def text_stream(
     >>> [event["type"] for event in text_stream(["Hi", " there"], output_tokens=3)]
     ['message_start', 'ping', 'content_block_start', 'content_block_delta',
      'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']
+
     """
     chunks = [text_chunks] if isinstance(text_chunks, str) else list(text_chunks)
     start_fields = {k: v for k, v in usage_fields.items() if k not in _DELTA_FIELDS}
@@ -728,7 +753,9 @@ def text_stream(
         events.append(content_block_start())
         events.extend(text_delta(chunk) for chunk in chunks)
         events.append(content_block_stop())
-    events.append(message_delta(output_tokens=output_tokens, stop_reason=stop_reason, **delta_fields))
+    events.append(
+        message_delta(output_tokens=output_tokens, stop_reason=stop_reason, **delta_fields)
+    )
     events.append(message_stop())
     return events
 
@@ -758,6 +785,7 @@ def sse_bytes(events: Iterable[Mapping[str, Any]], line_ending: str = "\n") -> b
     b'event: ping\ndata: {"type":"ping"}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'
     >>> sse_bytes([ping()], line_ending="\r\n")
     b'event: ping\r\ndata: {"type":"ping"}\r\n\r\n'
+
     """
     if line_ending not in _LINE_ENDINGS:
         raise ValueError(f"line_ending must be '\\n', '\\r\\n' or '\\r', got {line_ending!r}")
@@ -786,6 +814,7 @@ def chunks_fixed(data: bytes, size: int) -> list[bytes]:
 
     >>> chunks_fixed(b"abcdefg", 3)
     [b'abc', b'def', b'g']
+
     """
     if size < 1:
         raise ValueError(f"size must be at least 1, got {size}")
@@ -806,13 +835,14 @@ def all_two_way_splits(data: bytes) -> Iterator[tuple[bytes, bytes]]:
 
     >>> list(all_two_way_splits(b"ab"))
     [(b'', b'ab'), (b'a', b'b'), (b'ab', b'')]
+
     """
     for i in range(len(data) + 1):
         yield data[:i], data[i:]
 
 
 def random_chunks(data: bytes, seed: int | str, max_size: int = 32) -> list[bytes]:
-    """Split bytes into chunks of random sizes, reproducibly.
+    r"""Split bytes into chunks of random sizes, reproducibly.
 
     Args:
         data: The bytes to split.
@@ -825,11 +855,12 @@ def random_chunks(data: bytes, seed: int | str, max_size: int = 32) -> list[byte
     Raises:
         ValueError: ``max_size`` is less than 1.
 
-    >>> chunks = random_chunks(b"event: ping\\n\\n", seed=7, max_size=4)
+    >>> chunks = random_chunks(b"event: ping\n\n", seed=7, max_size=4)
     >>> b"".join(chunks), all(1 <= len(c) <= 4 for c in chunks)
-    (b'event: ping\\n\\n', True)
-    >>> chunks == random_chunks(b"event: ping\\n\\n", seed=7, max_size=4)
+    (b'event: ping\n\n', True)
+    >>> chunks == random_chunks(b"event: ping\n\n", seed=7, max_size=4)
     True
+
     """
     if max_size < 1:
         raise ValueError(f"max_size must be at least 1, got {max_size}")
@@ -949,6 +980,7 @@ def replay_source(
     >>> anyio.run(read_all, replay_source([ping(), message_stop()], fail_at=1))
     Traceback (most recent call last):
     ConnectionResetError: replay_source failed at event 1, as asked
+
     """
     if isinstance(data_or_events, (bytes, bytearray, memoryview)):
         data = bytes(data_or_events)
@@ -1008,10 +1040,6 @@ def anthropic_client(
     >>> import anyio
     >>> async def main():
     ...     async with anthropic_client(text_stream("Hi!", output_tokens=4)) as client:
-    ...         message = await client.messages.create(
-    ...             model="claude-sonnet-4-6", max_tokens=64, stream=False,
-    ...             messages=[{"role": "user", "content": "Hello"}],
-    ...         ) if False else None
     ...         async with client.messages.stream(
     ...             model="claude-sonnet-4-6", max_tokens=64,
     ...             messages=[{"role": "user", "content": "Hello"}],
@@ -1020,6 +1048,7 @@ def anthropic_client(
     ...     return message.content[0].text, message.usage.output_tokens
     >>> anyio.run(main)
     ('Hi!', 4)
+
     """
     try:
         from ._anthropic import anthropic_client_for
@@ -1039,7 +1068,15 @@ def anthropic_client(
 
 # -- comparing usages ---------------------------------------------------------------------
 
-_ABSENT: Any = type("_Absent", (), {"__repr__": lambda self: "<absent>"})()
+
+class _Absent:
+    """The value of a field one side does not have."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Any = _Absent()
 
 _ITERATION_CLASSES: dict[str, type] = {
     "message": _models.BetaMessageIterationUsage,
@@ -1067,7 +1104,7 @@ _SDK_ALIASES: dict[str, type] = {
     "CacheCreation": _models.BetaCacheCreation,
     "ServerToolUsage": _models.BetaServerToolUsage,
 }
-_PATH_SEGMENT = r"[^.\[\]]+(?:\[(?:\d+|\*)\])*"
+_PATH_SEGMENT = r"[A-Za-z_][\w-]*(?:\[(?:\d+|\*)\])*"
 _PATH = re.compile(rf"{_PATH_SEGMENT}(?:\.{_PATH_SEGMENT})*")
 
 
@@ -1118,12 +1155,8 @@ def _to_wire(obj: object, side: str) -> dict[str, Any]:
     return result
 
 
-def _root_class(obj: object, wire: Mapping[str, Any]) -> type | None:
-    found = _model_class(obj)
-    if found is not None:
-        return found
-    if attrs.has(type(obj)):
-        return type(obj)
+def _class_of_wire(wire: Mapping[str, Any]) -> type:
+    """Return the class a dict most likely is: an iteration entry if typed, else BetaUsage."""
     kind = wire.get("type")
     if isinstance(kind, str):
         return _ITERATION_CLASSES.get(kind, _models.UnknownIterationUsage)
@@ -1131,7 +1164,7 @@ def _root_class(obj: object, wire: Mapping[str, Any]) -> type | None:
 
 
 def _resolve(shape: type | str | None, exp: Any, act: Any) -> type | None:
-    """The class giving the field order of an object, from its shape and its ``type``."""
+    """Return the class giving the field order of an object (by its shape and ``type``)."""
     if not isinstance(shape, str):
         return shape
     table = _ITERATION_CLASSES if shape == "iteration" else _STATUS_CLASSES
@@ -1167,9 +1200,7 @@ class _Differ:
                     f"(or 'iterations[*].model'), got {pattern!r}"
                 )
             regexes.append(re.escape(pattern).replace(r"\[\*\]", r"\[\d+\]"))
-        self._ignore = (
-            re.compile(rf"(?:{'|'.join(regexes)})(?:$|[.\[])") if regexes else None
-        )
+        self._ignore = re.compile(rf"(?:{'|'.join(regexes)})(?:$|[.\[])") if regexes else None
         self.lines: list[str] = []
 
     def ignored(self, path: str) -> bool:
@@ -1189,7 +1220,7 @@ class _Differ:
         self, path: str, act: Mapping[str, Any], exp: Mapping[str, Any], cls: type | None
     ) -> None:
         known = _field_names(cls) if cls is not None else ()
-        appearance = {}
+        appearance: dict[str, int] = {}
         for key in (*exp, *act):
             appearance.setdefault(key, len(appearance))
         rank = {name: i for i, name in enumerate(known)}
@@ -1207,7 +1238,7 @@ class _Differ:
         if len(act) != len(exp):
             noun = "entry" if len(exp) == 1 else "entries"
             self.lines.append(f"{path or '<root>'}: expected {len(exp)} {noun}, got {len(act)}")
-        for i, (a, e) in enumerate(zip(act, exp)):
+        for i, (a, e) in enumerate(zip(act, exp, strict=False)):
             self.value(f"{path}[{i}]", a, e, shape)
 
 
@@ -1240,13 +1271,12 @@ def usage_diff(actual: object, expected: object, *, ignore: Collection[str] = ()
     >>> usage_diff({"input_tokens": 10, "output_tokens": 5, "service_tier": None},
     ...            {"input_tokens": 10, "output_tokens": 6, "cache_read_input_tokens": 3})
     ['output_tokens: expected 6, got 5', 'cache_read_input_tokens: expected 3, got <absent>']
+
     """
     differ = _Differ(ignore)
     act = _to_wire(actual, "actual")
     exp = _to_wire(expected, "expected")
-    cls = _root_class(expected, exp)
-    if not isinstance(expected, Mapping) or _model_class(actual) is None:
-        cls = cls if not isinstance(expected, Mapping) else _root_class(actual, act)
+    cls = _model_class(expected) or _model_class(actual) or _class_of_wire(exp)
     differ.object("", act, exp, cls)
     return differ.lines
 
@@ -1278,6 +1308,7 @@ def assert_usage(actual: object, expected: object, *, ignore: Collection[str] = 
       speed: expected <absent>, got 'fast'
     >>> assert_usage(BetaUsage(input_tokens=10, output_tokens=5, speed="fast"),
     ...              {"input_tokens": 10, "output_tokens": 5}, ignore=["speed"])
+
     """
     __tracebackhide__ = True
     lines = usage_diff(actual, expected, ignore=ignore)

@@ -1,0 +1,947 @@
+"""Time usagetally side by side with what users would use instead, and write the results.
+
+Run: ``make bench`` (or ``.venv/bin/python benchmarks/run.py``). Options: ``--quick`` for a
+short run, ``--smoke`` for the test gate (tiny sizes, nothing written unless
+``--output-dir`` is given), ``--json PATH`` to keep the raw values as a pyperf suite.
+
+Every contender reads the same bytes, in the same chunks, and returns the final usage in
+wire form; all of them are timed in one process, inside one asyncio event loop, in
+interleaved rounds (the order rotates each round) so that noise from the shared machine hits
+every contender alike. Ratios are taken within a round, contender against usagetally, and
+their median is reported. Statistics (median, standard deviation) are pyperf's. Peak memory
+on the 200 MB stream is measured in a fresh subprocess per contender. See
+``benchmarks/README.md`` for why the runner does not use ``pyperf.Runner``'s worker
+processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import contextlib
+import cProfile
+import datetime
+import gc
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import anyio
+import httpx2
+import pyperf
+from anthropic.types.beta import BetaMessageParam
+from anthropic.types.beta import BetaUsage as SdkBetaUsage
+from workloads import (
+    BIG_STREAM_BYTES,
+    Workload,
+    big_stream_chunks,
+    big_stream_usage,
+    standard_workloads,
+)
+
+import usagetally
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "claude-sonnet-4-6"
+MESSAGES: list[BetaMessageParam] = [{"role": "user", "content": "Tell me about the migration."}]
+TEXT_WORKLOAD = "text-20000"
+
+
+# -- the contenders ------------------------------------------------------------------------
+#
+# Each takes a workload and returns its final usage in wire form (a dict), except the floor,
+# which parses nothing and returns the number of blocks.
+
+
+def ut_feed(w: Workload) -> dict[str, Any]:
+    return feed_chunks(w.chunks)
+
+
+def feed_chunks(chunks: Iterable[bytes]) -> dict[str, Any]:
+    acc = usagetally.UsageAccumulator()
+    feed = acc.feed
+    for chunk in chunks:
+        feed(chunk)
+    return _wire(acc.finish())
+
+
+async def _byte_source(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+async def ut_accumulate(w: Workload) -> dict[str, Any]:
+    return _wire(await usagetally.accumulate(_byte_source(w.chunks)))
+
+
+def _wire(usage: usagetally.BetaUsage) -> dict[str, Any]:
+    wire: dict[str, Any] = usagetally.converter.unstructure(usage)
+    return wire
+
+
+def httpx_sse_json(w: Workload) -> dict[str, Any]:
+    return httpx_sse_chunks(w.chunks)
+
+
+def httpx_sse_chunks(chunks: Iterable[bytes]) -> dict[str, Any]:
+    """httpx-sse's own decoders (UTF-8 text, lines, events), json.loads of every event."""
+    from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+
+    text = codecs.getincrementaldecoder("utf-8")("replace")
+    lines = SSELineDecoder()
+    events = SSEDecoder()
+    usage: dict[str, Any] = {}
+    for chunk in chunks:
+        for line in lines.decode(text.decode(chunk)):
+            sse = events.decode(line)
+            if sse is None:
+                continue
+            event = json.loads(sse.data)
+            kind = event.get("type")
+            if kind == "message_start":
+                usage = dict(event["message"]["usage"])
+            elif kind == "message_delta":
+                usage.update((k, v) for k, v in event["usage"].items() if v is not None)
+    for line in lines.flush():
+        events.decode(line)
+    return usage
+
+
+def floor_split(w: Workload) -> int:
+    return len(w.data.split(b"\n\n"))
+
+
+class SdkClients:
+    """One ``AsyncAnthropic`` over ``httpx2.MockTransport`` serving the current workload.
+
+    Like ``usagetally.testing.anthropic_client`` but the body is sent in the workload's
+    chunks (64 KiB, or 1 KiB for the long lines), as every other contender reads it.
+    """
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+        def handler(request: httpx2.Request) -> httpx2.Response:
+            return httpx2.Response(
+                200,
+                headers={"content-type": "text/event-stream"},
+                content=_byte_source(self.chunks),
+            )
+
+        http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+        self.client = anthropic.AsyncAnthropic(api_key="bench", max_retries=0, http_client=http)
+
+    async def stream_final_message(self, w: Workload) -> dict[str, Any]:
+        self.chunks = w.chunks
+        async with self.client.beta.messages.stream(
+            model=MODEL,
+            max_tokens=64_000,
+            messages=MESSAGES,
+        ) as stream:
+            message = await stream.get_final_message()
+        return message.usage.to_dict(mode="json", warnings=False)
+
+    async def create_stream(self, w: Workload) -> dict[str, Any]:
+        self.chunks = w.chunks
+        stream = await self.client.beta.messages.create(
+            model=MODEL,
+            max_tokens=64_000,
+            messages=MESSAGES,
+            stream=True,
+        )
+        usage: dict[str, Any] = {}
+        async with stream:
+            async for event in stream:
+                if event.type == "message_start":
+                    usage = event.message.usage.to_dict(mode="json", warnings=False)
+                elif event.type == "message_delta":
+                    delta = event.usage.to_dict(mode="json", warnings=False)
+                    usage.update((k, v) for k, v in delta.items() if v is not None)
+        return usage
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+@dataclass(frozen=True)
+class Contender:
+    key: str
+    label: str
+    call: Callable[[Workload], Any]
+    is_async: bool = False
+    returns_usage: bool = True
+
+
+def contenders(sdk: SdkClients) -> list[Contender]:
+    return [
+        Contender("feed", "usagetally `UsageAccumulator.feed` + `finish`", ut_feed),
+        Contender(
+            "accumulate", "usagetally `accumulate` (async bytes)", ut_accumulate, is_async=True
+        ),
+        Contender(
+            "sdk-stream",
+            "SDK `beta.messages.stream()` + `get_final_message()`",
+            sdk.stream_final_message,
+            is_async=True,
+        ),
+        Contender(
+            "sdk-create",
+            "SDK `beta.messages.create(stream=True)`, merged by hand",
+            sdk.create_stream,
+            is_async=True,
+        ),
+        Contender("httpx-sse", "httpx-sse decoder + `json.loads` + merge", httpx_sse_json),
+        Contender("floor", "floor: `bytes.split(b'\\n\\n')`", floor_split, returns_usage=False),
+    ]
+
+
+REFERENCE = "feed"
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    """The values (seconds per call) of one contender on one workload, one per round."""
+
+    loops: int
+    warmup: float
+    values: list[float] = field(default_factory=list)
+
+    def benchmark(self, name: str) -> pyperf.Benchmark:
+        values = self.values if len(self.values) > 1 else self.values * 2
+        run = pyperf.Run(
+            values,
+            warmups=[(self.loops, self.warmup)],
+            metadata={"name": name, "loops": self.loops, "unit": "second"},
+            collect_metadata=False,
+        )
+        return pyperf.Benchmark([run])
+
+
+async def _time(c: Contender, w: Workload, loops: int) -> float:
+    gc.collect()
+    call = c.call
+    if c.is_async:
+        start = time.perf_counter()
+        for _ in range(loops):
+            await call(w)
+        elapsed = time.perf_counter() - start
+    else:
+        start = time.perf_counter()
+        for _ in range(loops):
+            call(w)
+        elapsed = time.perf_counter() - start
+    return elapsed / loops
+
+
+async def _result(c: Contender, w: Workload) -> Any:
+    return await c.call(w) if c.is_async else c.call(w)
+
+
+@dataclass(frozen=True)
+class Settings:
+    rounds: int
+    min_time: float  # seconds per value: calls are repeated (loops) to reach it
+    max_loops: int
+    scale: float
+    big_bytes: int
+    structure_rounds: int
+
+
+FULL = Settings(
+    rounds=15, min_time=0.05, max_loops=1000, scale=1.0, big_bytes=BIG_STREAM_BYTES,
+    structure_rounds=15,
+)  # fmt: skip
+QUICK = Settings(
+    rounds=5, min_time=0.02, max_loops=200, scale=1.0, big_bytes=BIG_STREAM_BYTES,
+    structure_rounds=5,
+)  # fmt: skip
+SMOKE = Settings(
+    rounds=2, min_time=0.0, max_loops=1, scale=0.01, big_bytes=2_000_000, structure_rounds=2
+)
+
+
+async def measure(
+    workloads: list[Workload], cs: list[Contender], s: Settings, log: Callable[[str], None]
+) -> dict[str, dict[str, Series]]:
+    """Warm up and calibrate each pair, then time every pair once per round."""
+    series: dict[str, dict[str, Series]] = {}
+    for w in workloads:
+        series[w.name] = {}
+        for c in cs:
+            start = time.perf_counter()
+            await _result(c, w)
+            first = time.perf_counter() - start
+            loops = 1 if first <= 0 else math.ceil(s.min_time / first)
+            loops = max(1, min(s.max_loops, loops))
+            warm = await _time(c, w, loops)
+            series[w.name][c.key] = Series(loops=loops, warmup=warm)
+        log(f"  calibrated {w.name}")
+    for r in range(s.rounds):
+        start = time.perf_counter()
+        for w in workloads:
+            shift = r % len(cs)
+            for c in cs[shift:] + cs[:shift]:
+                sr = series[w.name][c.key]
+                sr.values.append(await _time(c, w, sr.loops))
+        log(f"  round {r + 1}/{s.rounds}: {time.perf_counter() - start:.1f} s")
+    return series
+
+
+def check_agreement(workloads: list[Workload], cs: list[Contender]) -> dict[str, dict[str, Any]]:
+    """Run every contender once per workload; return ``{workload: {contender: usage}}``."""
+
+    async def main() -> dict[str, dict[str, Any]]:
+        return {
+            w.name: {c.key: await _result(c, w) for c in cs if c.returns_usage} for w in workloads
+        }
+
+    return anyio.run(main)
+
+
+def disagreements(workloads: list[Workload], results: dict[str, dict[str, Any]]) -> list[str]:
+    problems = []
+    for w in workloads:
+        for key, usage in results[w.name].items():
+            if usage != w.usage:
+                problems.append(f"{w.name}: {key} gives {usage!r}, expected {w.usage!r}")
+    return problems
+
+
+def paired_ratios(series: dict[str, Series], key: str, ref: str = REFERENCE) -> list[float]:
+    """The ratio contender/reference within each round."""
+    return [a / b for a, b in zip(series[key].values, series[ref].values, strict=True)]
+
+
+# -- the structure micro-benchmark -----------------------------------------------------------
+
+FOUR_ITERATIONS: dict[str, Any] = {
+    "input_tokens": 26_412,
+    "output_tokens": 2_701,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 2_048,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+    "server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0},
+    "service_tier": "standard",
+    "iterations": [
+        {
+            "type": "compaction",
+            "input_tokens": 180_000,
+            "output_tokens": 3_500,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+        {
+            "type": "message",
+            "input_tokens": 23_000,
+            "output_tokens": 1_000,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 2_048,
+        },
+        {
+            "type": "advisor_message",
+            "model": "claude-opus-4-7",
+            "input_tokens": 823,
+            "output_tokens": 1_612,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+        {
+            "type": "message",
+            "input_tokens": 3_412,
+            "output_tokens": 1_701,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    ],
+}
+
+
+def structure_bench(rounds: int, min_time: float) -> dict[str, Series]:
+    """usagetally's converter against the SDK's pydantic model, on one usage payload."""
+    structure = usagetally.converter.structure
+    ours = usagetally.BetaUsage
+    sdk_validate = SdkBetaUsage.model_validate
+    payload = FOUR_ITERATIONS
+    cases: dict[str, Callable[[], object]] = {
+        "usagetally": lambda: structure(payload, ours),
+        "sdk": lambda: sdk_validate(payload),
+    }
+    mine = usagetally.converter.unstructure(structure(payload, ours))
+    theirs = sdk_validate(payload).to_dict(mode="json", warnings=False)
+    if mine != payload or theirs != payload:
+        raise AssertionError(f"structure round trip differs: {mine!r} / {theirs!r}")
+    loops = 1
+    if min_time > 0:
+        start = time.perf_counter()
+        for _ in range(100):
+            cases["sdk"]()
+        loops = max(1, math.ceil(min_time / ((time.perf_counter() - start) / 100)))
+    out: dict[str, Series] = {}
+    for key, case in cases.items():
+        out[key] = Series(loops=loops, warmup=_time_sync(case, loops))
+    for r in range(rounds):
+        for key in list(cases) if r % 2 == 0 else list(reversed(cases)):
+            out[key].values.append(_time_sync(cases[key], loops))
+    return out
+
+
+def _time_sync(case: Callable[[], object], loops: int) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(loops):
+        case()
+    return (time.perf_counter() - start) / loops
+
+
+# -- memory on the 200 MB stream -------------------------------------------------------------
+
+MEMORY_CONTENDERS = ("feed", "accumulate", "httpx-sse")
+
+
+def _status_kib(name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise LookupError(name)
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak RSS (VmHWM) of this process; False where not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return _status_kib("VmHWM") <= _status_kib("VmRSS") + 64
+
+
+def _consume(key: str, chunks: Iterable[bytes]) -> dict[str, Any]:
+    if key == "feed":
+        return feed_chunks(chunks)
+    if key == "accumulate":
+
+        async def main() -> dict[str, Any]:
+            return _wire(await usagetally.accumulate(_byte_source(chunks)))
+
+        return anyio.run(main)
+    if key == "httpx-sse":
+        return httpx_sse_chunks(chunks)
+    if key == "generate":
+        for _ in chunks:
+            pass
+        return {}
+    raise ValueError(key)
+
+
+def memory_child(key: str, total: int, use_tracemalloc: bool) -> None:
+    """Consume the lazy stream once, after a warm-up, and print what it cost as JSON."""
+    _consume(key, big_stream_chunks(1_000_000))  # warm-up: pool, code paths, caches
+    gc.collect()
+    import tracemalloc
+
+    if use_tracemalloc:
+        tracemalloc.start()
+    baseline = _status_kib("VmRSS")
+    reset = _reset_peak()
+    maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    traced_before = tracemalloc.get_traced_memory()[0] if use_tracemalloc else 0
+    start = time.perf_counter()
+    usage = _consume(key, big_stream_chunks(total))
+    seconds = time.perf_counter() - start
+    traced_peak = tracemalloc.get_traced_memory()[1] if use_tracemalloc else 0
+    peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "key": key,
+                "bytes": total,
+                "seconds": seconds,
+                "baseline_kib": baseline,
+                "peak_kib": peak,
+                "growth_kib": peak - baseline,
+                "method": "VmHWM reset" if reset else "ru_maxrss (upper bound)",
+                "maxrss_before_kib": maxrss_before,
+                "traced_growth_bytes": traced_peak - traced_before,
+                "usage_ok": key == "generate" or usage == big_stream_usage(total),
+            }
+        )
+    )
+
+
+def run_memory_child(key: str, total: int, use_tracemalloc: bool = False) -> dict[str, Any]:
+    args = [sys.executable, str(Path(__file__)), "--memory-child", key, "--bytes", str(total)]
+    if use_tracemalloc:
+        args.append("--tracemalloc")
+    done = subprocess.run(args, check=True, capture_output=True, text=True, cwd=ROOT)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- profiling -------------------------------------------------------------------------------
+
+
+def profile_feed(w: Workload, repeat: int = 5, top: int = 8) -> str:
+    """A cProfile of usagetally's feed on ``w``: the functions with the most own time."""
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(repeat):
+        ut_feed(w)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    lines = [f"{'calls':>9} {'own ms':>9} {'share':>6}  function"]
+    for (filename, line, name), (_, ncalls, own, _cum, _) in rows:
+        where = f"{Path(filename).name}:{line}" if line else filename
+        share = own / total
+        lines.append(
+            f"{ncalls // repeat:>9} {own / repeat * 1e3:>9.2f} {share:>6.0%}  {name} ({where})"
+        )
+    return "\n".join(lines)
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with contextlib.suppress(OSError, LookupError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    versions = []
+    for dist in ("usagetally", "anthropic", "httpx2", "httpx-sse", "pydantic", "anyio", "pyperf"):
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist} (not installed)")
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": mem,
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": ", ".join(versions),
+    }
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    if ms >= 100:
+        return f"{ms:,.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+def _x(ratio: float) -> str:
+    if ratio >= 100:
+        return f"{ratio:,.0f}x"
+    if ratio >= 10:
+        return f"{ratio:.1f}x"
+    return f"{ratio:.2f}x"
+
+
+@dataclass
+class Target:
+    text: str
+    figure: str
+    met: bool
+    limit: str = ""
+
+
+@dataclass
+class Report:
+    mode: str
+    settings: Settings
+    workloads: list[Workload]
+    contenders: list[Contender]
+    series: dict[str, dict[str, Series]]
+    structure: dict[str, Series]
+    memory: list[dict[str, Any]]
+    started: datetime.datetime
+    seconds: float
+    load: tuple[tuple[float, float, float], tuple[float, float, float]]
+    profiles: dict[str, str] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+
+    def median(self, workload: str, key: str) -> float:
+        return statistics.median(self.series[workload][key].values)
+
+    def ratio(self, workload: str, key: str, ref: str = REFERENCE) -> float:
+        return statistics.median(paired_ratios(self.series[workload], key, ref))
+
+
+def evaluate(report: Report) -> None:
+    """Check the issue's targets, and profile usagetally where one is missed."""
+    names = [w.name for w in report.workloads]
+    text = TEXT_WORKLOAD if TEXT_WORKLOAD in names else names[0]
+    streams = names[:3]
+    lines = [n for n in names if n.startswith("line-")]
+    targets = report.targets
+
+    def add(text_: str, figure: str, met: bool, limit: str = "") -> None:
+        targets.append(Target(text_, figure, met, limit))
+
+    r = report.ratio(text, "sdk-stream")
+    add(
+        f">= 100x faster than `messages.stream()` + `get_final_message()` ({text})",
+        _x(r),
+        r >= 100,
+    )
+    r = report.ratio(text, "sdk-create")
+    add(f">= 30x faster than iterating `create(stream=True)` ({text})", _x(r), r >= 30)
+    for name in streams:
+        r = report.ratio(name, "httpx-sse")
+        add(f">= 8x faster than httpx-sse + `json.loads` ({name})", _x(r), r >= 8)
+    for name in streams:
+        r = 1 / report.ratio(name, "floor")
+        add(f"within 3x of the `bytes.split` floor ({name})", _x(r), r <= 3)
+    if len(lines) == 2:
+        small, big = lines
+        pairs = [
+            b / a
+            for a, b in zip(
+                report.series[small]["feed"].values, report.series[big]["feed"].values, strict=True
+            )
+        ]
+        r = statistics.median(pairs)
+        add(f"{big} costs at most 6x {small} (quadratic: 16x)", _x(r), r <= 6)
+    for m in report.memory:
+        if m["key"] in ("feed", "accumulate"):
+            mb = m["growth_kib"] / 1024
+            add(
+                f"peak RSS growth < 10 MB on the {m['bytes'] / 1e6:.0f} MB stream ({m['key']})",
+                f"{mb:.1f} MB",
+                mb < 10,
+            )
+    by_name = {w.name: w for w in report.workloads}
+    for t in targets:
+        if t.met:
+            continue
+        name = t.text.rsplit("(", 1)[-1].rstrip(")")
+        if name in by_name and name not in report.profiles:
+            report.profiles[name] = profile_feed(by_name[name])
+        t.limit = LIMITS.get(t.text.split(" (")[0], "see the profile below")
+
+
+# What limits a target when it is missed, from profiling (cProfile and line timing, this
+# machine); the runner adds the profile of the run itself below.
+LIMITS: dict[str, str] = {}
+
+
+def render(report: Report, chart: str | None) -> str:
+    m = machine()
+    out: list[str] = []
+    put = out.append
+    put("# Performance\n")
+    put(
+        "<!-- Generated by benchmarks/run.py; do not edit by hand. Rerun: make bench -->\n\n"
+        "How long it takes to get the final usage out of a streamed Messages API response: "
+        "usagetally side by side with what you would use instead, on the same bytes, in the "
+        "same chunks, in one process. Lower is better; the ratio columns say how many times "
+        "longer a contender takes than usagetally, as the median of the ratios taken within "
+        "each round.\n"
+    )
+    load0, load1 = report.load
+    put(
+        f"Run of {report.started:%Y-%m-%d %H:%M} UTC, mode `{report.mode}` "
+        f"({report.settings.rounds} rounds after a warm-up and calibration; "
+        f"each value repeats a call until it lasts {report.settings.min_time * 1e3:.0f} ms); "
+        f"the whole run took {report.seconds:.0f} s.\n"
+    )
+    put("\n## Machine\n\n")
+    put(f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM\n")
+    put(f"- OS: {m['os']}\n- Python: {m['python']}\n- Packages: {m['packages']}\n")
+    put(
+        f"- Load average (1, 5, 15 min): {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f} at the "
+        f"start, {load1[0]:.2f} {load1[1]:.2f} {load1[2]:.2f} at the end. This is a shared "
+        "2-core machine where other work (test suites) runs at the same time: medians and "
+        "ratios within a round are reported because they resist that noise; absolute times "
+        "will differ on your machine, the ratios much less.\n"
+    )
+    if chart:
+        put(f"\n![Median time per workload and contender (log scale)]({chart})\n")
+    put("\n## Workloads\n\n")
+    put("| workload | what | bytes | events | chunks |\n|---|---|---:|---:|---|\n")
+    for w in report.workloads:
+        put(
+            f"| `{w.name}` | {w.description} | {len(w.data):,} | {w.events:,} | "
+            f"{len(w.chunks):,} of {w.chunk_size // 1024} KiB |\n"
+        )
+    put(
+        "\nAll are generated by `benchmarks/workloads.py`, deterministically (fixed seeds), as "
+        "valid Anthropic SSE with realistic text deltas; every contender returns the same "
+        "final usage on each (the runner checks it before timing, and so does "
+        "`tests/test_benchmarks_smoke.py`).\n"
+    )
+    put("\n## Results\n\n")
+    labels = {c.key: c.label for c in report.contenders}
+    for w in report.workloads:
+        put(f"\n### `{w.name}`\n\n")
+        put(
+            "| contender | median (ms) | stdev (ms) | vs `feed` | vs `accumulate` |\n"
+            "|---|---:|---:|---:|---:|\n"
+        )
+        series = report.series[w.name]
+        for c in report.contenders:
+            sr = series[c.key]
+            bench = sr.benchmark(f"{w.name}/{c.key}")
+            rf = "1" if c.key == "feed" else _x(report.ratio(w.name, c.key, "feed"))
+            ra = "1" if c.key == "accumulate" else _x(report.ratio(w.name, c.key, "accumulate"))
+            put(
+                f"| {labels[c.key]} | {_ms(bench.median())} | {_ms(bench.stdev())} "
+                f"| {rf} | {ra} |\n"
+            )
+    put("\n### Structuring one usage with four iterations\n\n")
+    st = report.structure
+    ours = st["usagetally"].benchmark("structure/usagetally")
+    sdk = st["sdk"].benchmark("structure/sdk")
+    r = statistics.median(
+        a / b for a, b in zip(st["sdk"].values, st["usagetally"].values, strict=True)
+    )
+    put(
+        "| contender | median (µs) | stdev (µs) | ratio |\n|---|---:|---:|---:|\n"
+        f"| usagetally `converter.structure(payload, BetaUsage)` | {ours.median() * 1e6:.2f} "
+        f"| {ours.stdev() * 1e6:.2f} | 1 |\n"
+        f"| SDK `BetaUsage.model_validate(payload)` | {sdk.median() * 1e6:.2f} "
+        f"| {sdk.stdev() * 1e6:.2f} | {_x(r)} |\n"
+        "\nThe payload: a compaction, a message, an advisor and a message iteration, with "
+        "the cache split and `server_tool_use` (`FOUR_ITERATIONS` in `benchmarks/run.py`). "
+        "Both stay a few microseconds: structuring is paid two or three times per stream, "
+        "never per event.\n"
+    )
+    put("\n### Memory on the 200 MB stream\n\n")
+    put(
+        "| contender | stream | peak RSS growth | Python heap peak (tracemalloc) | time | "
+        "throughput |\n|---|---:|---:|---:|---:|---:|\n"
+    )
+    gen = next((x for x in report.memory if x["key"] == "generate"), None)
+    for x in report.memory:
+        if x["key"] == "generate":
+            continue
+        traced = x.get("traced")
+        heap = f"{traced / 1e6:.2f} MB" if traced is not None else ""
+        net = x["seconds"] - (gen["seconds"] if gen else 0.0)
+        put(
+            f"| {labels.get(x['key'], x['key'])} | {x['bytes'] / 1e6:.0f} MB | "
+            f"{x['growth_kib'] / 1024:.1f} MB | {heap} | {x['seconds']:.2f} s | "
+            f"{x['bytes'] / 1e6 / max(net, 1e-9):,.0f} MB/s |\n"
+        )
+    method = report.memory[0]["method"] if report.memory else ""
+    put(
+        "\nMethod: each contender runs in a fresh subprocess "
+        "(`benchmarks/run.py --memory-child NAME`). It first consumes a 1 MB stream (imports, "
+        "caches and the generator's pool are in place), collects garbage and reads its "
+        "resident set (`VmRSS`); it then resets the kernel's high-water mark "
+        "(`echo 5 > /proc/self/clear_refs`, so `VmHWM` restarts from the current RSS) and "
+        "consumes the stream, which `benchmarks/workloads.py` generates lazily in 64 KiB "
+        "chunks from a pool of about 1.4 MB (never the whole stream). Growth is `VmHWM` "
+        "after minus `VmRSS` before: what the process needed on top of what it had. Where "
+        "the reset is not allowed the runner falls back on `getrusage(RUSAGE_SELF)."
+        "ru_maxrss` after minus `VmRSS` before, an upper bound. The heap column is a "
+        "separate run under `tracemalloc` (peak traced memory minus traced memory before). "
+        f"Method used in this run: {method}. Times include generating the stream; "
+        "throughput subtracts the time to generate it alone "
+        f"({gen['seconds']:.2f} s). The SDK is left out: its "
+        "`get_final_message()` keeps the whole text, and appending 1.5 million deltas "
+        "takes hours.\n"
+        if gen
+        else "\n"
+    )
+    put("\n## Targets\n\n")
+    put("Targets of issue 5, ratios from this run.\n\n| target | measured | |\n|---|---:|---|\n")
+    for t in report.targets:
+        put(f"| {t.text} | {t.figure} | {'met' if t.met else '**missed**'} |\n")
+    missed = [t for t in report.targets if not t.met]
+    if missed:
+        put("\n### What limits the missed targets\n\n")
+        for t in missed:
+            put(f"- {t.text}: {t.limit}\n")
+        for name, prof in report.profiles.items():
+            put(
+                f"\nProfile of `UsageAccumulator.feed` on `{name}` (cProfile, per stream, "
+                f"top functions by own time):\n\n```text\n{prof}\n```\n"
+            )
+    put("\n## How to rerun\n\n")
+    put(
+        "```sh\nmake bench                                   # the full run, rewrites this page\n"
+        ".venv/bin/python benchmarks/run.py --quick    # fewer rounds\n"
+        ".venv/bin/python benchmarks/run.py --json results.json  # also keep the raw values\n"
+        "```\n\n"
+        "The raw values are a pyperf suite: `python -m pyperf stats results.json`, or "
+        "`python -m pyperf compare_to old.json new.json` between two runs. "
+        "`benchmarks/README.md` describes the contenders, the workloads and why the "
+        "runner measures in one process.\n"
+    )
+    return "".join(out)
+
+
+def draw(report: Report, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [w.name for w in report.workloads]
+    cs = report.contenders
+    fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
+    width = 0.8 / len(cs)
+    for i, c in enumerate(cs):
+        xs = [j + (i - (len(cs) - 1) / 2) * width for j in range(len(names))]
+        ys = [report.median(n, c.key) * 1e3 for n in names]
+        errs = [
+            statistics.stdev(report.series[n][c.key].values) * 1e3
+            if len(report.series[n][c.key].values) > 1
+            else 0.0
+            for n in names
+        ]
+        label = c.label.replace("`", "")
+        ax.bar(xs, ys, width, yerr=errs, label=label, capsize=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("median time per stream (ms, log scale)")
+    ax.set_title("Final usage of a stream: usagetally and the alternatives (lower is better)")
+    ax.grid(axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def dump_json(report: Report, path: Path) -> None:
+    suite = pyperf.BenchmarkSuite(
+        [
+            sr.benchmark(f"{w}/{key}")
+            for w, by_key in report.series.items()
+            for key, sr in by_key.items()
+        ]
+        + [sr.benchmark(f"structure/{key}") for key, sr in report.structure.items()]
+    )
+    suite.dump(str(path), replace=True)
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+async def _measure_all(
+    workloads: list[Workload], s: Settings, log: Callable[[str], None]
+) -> tuple[list[Contender], dict[str, dict[str, Series]]]:
+    sdk = SdkClients()
+    try:
+        cs = contenders(sdk)
+        results = {
+            w.name: {c.key: await _result(c, w) for c in cs if c.returns_usage} for w in workloads
+        }
+        problems = disagreements(workloads, results)
+        if problems:
+            raise SystemExit("contenders disagree:\n" + "\n".join(problems))
+        log("all contenders agree on every workload")
+        series = await measure(workloads, cs, s, log)
+    finally:
+        await sdk.aclose()
+    return cs, series
+
+
+def main(argv: list[str] | None = None) -> Report:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="fewer rounds (about a minute)")
+    mode.add_argument("--smoke", action="store_true", help="tiny sizes, for the test gate")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="where performance.md and _static/performance.png go (default: docs/, "
+        "nothing for --smoke)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write a pyperf suite here")
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--memory-child", choices=(*MEMORY_CONTENDERS, "generate"))
+    parser.add_argument("--bytes", type=int, default=BIG_STREAM_BYTES)
+    parser.add_argument("--tracemalloc", action="store_true")
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(args.memory_child, args.bytes, args.tracemalloc)
+        raise SystemExit(0)
+
+    def log(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    settings, mode_name = (SMOKE, "smoke") if args.smoke else (FULL, "full")
+    if args.quick:
+        settings, mode_name = QUICK, "quick"
+    output: Path | None = args.output_dir
+    if output is None and not args.smoke:
+        output = ROOT / "docs"
+    started = datetime.datetime.now(datetime.timezone.utc)
+    clock = time.perf_counter()
+    load0 = os.getloadavg()
+    log(f"generating workloads (scale {settings.scale})")
+    workloads = standard_workloads(settings.scale)
+    cs, series = anyio.run(_measure_all, workloads, settings, log)
+    log("structure micro-benchmark")
+    structure = structure_bench(settings.structure_rounds, settings.min_time)
+    memory = []
+    for key in ("generate", *MEMORY_CONTENDERS):
+        log(f"memory: {key} on {settings.big_bytes / 1e6:.0f} MB")
+        memory.append(run_memory_child(key, settings.big_bytes))
+        if not memory[-1]["usage_ok"]:
+            raise SystemExit(f"memory run {key}: wrong usage")
+    traced = run_memory_child("feed", settings.big_bytes, use_tracemalloc=True)
+    memory[1]["traced"] = traced["traced_growth_bytes"]
+    report = Report(
+        mode=mode_name,
+        settings=settings,
+        workloads=workloads,
+        contenders=cs,
+        series=series,
+        structure=structure,
+        memory=memory,
+        started=started,
+        seconds=0.0,
+        load=(load0, load0),
+    )
+    evaluate(report)
+    report.seconds = time.perf_counter() - clock
+    report.load = (load0, os.getloadavg())
+    if output is not None:
+        chart = output / "_static" / "performance.png"
+        draw(report, chart)
+        (output / "performance.md").write_text(render(report, "_static/performance.png"))
+        log(f"wrote {output / 'performance.md'} and {chart}")
+    if args.json is not None:
+        dump_json(report, args.json)
+    if not args.quiet:
+        for t in report.targets:
+            print(f"{'met   ' if t.met else 'MISSED'} {t.figure:>10}  {t.text}")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,543 @@
+"""A background worker that accumulates the usage of many concurrent streams.
+
+Design: one dispatcher task and one bounded memory object stream shared by every sink.
+
+- A sink's ``send`` puts ``(stream, item)`` on the shared stream; the dispatcher takes the
+  items in order and feeds each stream's :class:`UsageAccumulator`. Every piece of worker
+  state (accumulators, results, totals) is changed by the dispatcher alone, so nothing needs
+  a lock and nothing can be counted twice. One task and one buffer serve a thousand streams as
+  well as one; a task per stream would cost a task, a stream pair and a buffer each, for no
+  gain (the work is CPU-bound and runs on one thread either way).
+- Backpressure: the shared buffer holds ``max_buffer`` items; ``send`` waits when it is full.
+- A sink's ``close`` puts an end marker after its items; the dispatcher finishes the stream
+  when it comes to it. So results, totals and the ``on_result`` callback are all produced
+  by the dispatcher, in order.
+- Shutdown (leaving ``async with``, normally, by an exception or by cancellation) accepts
+  no new items, then everything queued is drained, then every stream still open is finished
+  with what it was fed (a stream that was complete is complete; any other is incomplete,
+  its partial usage kept). The dispatcher runs shielded from cancellation and never waits on
+  anything but the shared stream, whose last sender is the worker itself, so it always ends
+  promptly; no item it has taken can be lost to a cancellation.
+- An item is counted exactly when its ``send`` returned. A ``send`` that cannot be accepted
+  (after shutdown) raises :class:`LocalUsageError`; nothing is dropped silently.
+- Threads: memory streams are not thread-safe, so the ``*_from_thread`` methods hop to the
+  event loop with anyio's from-thread machinery and the token captured when the worker
+  started (``anyio.lowlevel.current_token()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from types import TracebackType
+from typing import Any, Final
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import attrs
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._accumulator import Policy, UsageAccumulator
+from ._aio import _Feeder
+from ._errors import LocalUsageError, StreamError
+from ._figures import UsageTotals
+from ._models import BetaUsage
+
+__all__ = ["StreamResult", "UsageSink", "UsageWorker"]
+
+_END: Final = object()  # a sink's end marker
+_STOP: Final = object()  # the worker's own end marker, after every accepted item
+
+
+@attrs.frozen(kw_only=True)
+class StreamResult:
+    """How one stream ended, as handed to ``on_result``.
+
+    Attributes:
+        key: The key the stream was opened with.
+        usage: The final usage when :attr:`complete`, else the partial usage counted before
+            the stream failed or was cut (None if it never had ``message_start``).
+        complete: Whether a final usage was obtained.
+        error: Why the stream is incomplete (an :class:`IncompleteStreamError` for a stream
+            cut short), or None.
+        model: The model the stream is counted under in the totals.
+
+    """
+
+    key: Hashable
+    usage: BetaUsage | None
+    complete: bool
+    error: StreamError | None
+    model: str | None
+
+
+def _unexpected(feeder: _Feeder, exc: Exception) -> StreamError:
+    error = StreamError(
+        f"accumulating raised {type(exc).__name__}: {exc}",
+        event_index=feeder.acc.events_seen,
+        partial=feeder.acc.usage,
+    )
+    error.__cause__ = exc
+    return error
+
+
+class _Stream:
+    """The worker's record of one stream (changed by the dispatcher only)."""
+
+    __slots__ = ("done", "feeder", "key", "model", "result")
+
+    def __init__(self, key: Hashable, model: str | None, feeder: _Feeder) -> None:
+        self.key = key
+        self.model = model
+        self.feeder = feeder
+        self.result: StreamResult | None = None
+        self.done: anyio.Event | None = None  # made when someone waits for the result
+
+
+class UsageSink:
+    """Where one stream's bytes or events are sent; made by :meth:`UsageWorker.open`.
+
+    Items are bytes (the raw ``text/event-stream`` body, split anywhere) or events (mappings,
+    anthropic SDK events, server-sent events): one kind per stream, as for
+    :func:`usagetally.accumulate`. ``bytearray`` and ``memoryview`` items are copied when
+    sent. Use a sink from one task or one thread at a time. It is an async context manager
+    that closes it on exit.
+
+    Attributes:
+        key: The stream's key.
+
+    """
+
+    __slots__ = ("_closed", "_record", "_worker", "key")
+
+    def __init__(self, worker: UsageWorker, record: _Stream) -> None:
+        self._worker = worker
+        self._record = record
+        self._closed = False
+        self.key = record.key
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def _message(self, item: Any) -> tuple[_Stream, Any]:
+        if self._closed:
+            raise LocalUsageError(f"the sink of stream {self.key!r} is closed")
+        if self._worker._stopping:
+            raise LocalUsageError("the worker is shutting down and accepts no more items")
+        if isinstance(item, (bytearray, memoryview)):
+            item = bytes(item)
+        return (self._record, item)
+
+    async def send(self, item: Any) -> None:
+        """Send the stream's next item, waiting while the worker's buffer is full.
+
+        Args:
+            item: Bytes or an event.
+
+        Raises:
+            LocalUsageError: The sink is closed or the worker has stopped; the item was not
+                taken.
+
+        """
+        await anyio.lowlevel.checkpoint()
+        message = self._message(item)
+        try:
+            try:
+                self._worker._send.send_nowait(message)
+            except anyio.WouldBlock:
+                await self._worker._send.send(message)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            raise LocalUsageError("the worker has stopped; the item was not taken") from None
+
+    def send_nowait(self, item: Any) -> None:
+        """Send the stream's next item if the worker's buffer has room.
+
+        Args:
+            item: Bytes or an event.
+
+        Raises:
+            anyio.WouldBlock: The buffer is full; the item was not taken.
+            LocalUsageError: The sink is closed or the worker has stopped.
+
+        """
+        message = self._message(item)
+        try:
+            self._worker._send.send_nowait(message)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            raise LocalUsageError("the worker has stopped; the item was not taken") from None
+
+    async def close(self) -> None:
+        """End the stream: the worker finishes it after the items sent before.
+
+        Calling it again does nothing. When the worker has already stopped, the stream was
+        finished by the shutdown and this does nothing either.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._worker._stopping:
+            return  # the shutdown finishes every open stream
+        try:
+            try:
+                self._worker._send.send_nowait((self._record, _END))
+            except anyio.WouldBlock:
+                await self._worker._send.send((self._record, _END))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the worker stopped meanwhile and finished the stream
+
+    def send_from_thread(self, item: Any) -> None:
+        """Send the next item from a thread that is not the event loop's.
+
+        Blocks the thread while the worker's buffer is full.
+
+        Args:
+            item: Bytes or an event.
+
+        Raises:
+            LocalUsageError: As :meth:`send`.
+            anyio.RunFinishedError: The event loop has ended.
+
+        """
+        token = self._worker._token
+        if isinstance(item, (bytearray, memoryview)):
+            item = bytes(item)  # copied in this thread, before the caller can change it
+        try:
+            anyio.from_thread.run_sync(self.send_nowait, item, token=token)
+        except anyio.WouldBlock:
+            anyio.from_thread.run(self.send, item, token=token)
+
+    def close_from_thread(self) -> None:
+        """:meth:`close` from a thread that is not the event loop's.
+
+        Raises:
+            anyio.RunFinishedError: The event loop has ended.
+
+        """
+        anyio.from_thread.run(self.close, token=self._worker._token)
+
+    async def __aenter__(self) -> UsageSink:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<UsageSink key={self.key!r} closed={self._closed}>"
+
+
+class UsageWorker:
+    """A background service that accumulates the usage of many concurrent streams.
+
+    ``async with UsageWorker() as worker:`` starts it in a task group of its own. Open a
+    sink per stream with :meth:`open`, feed it from tasks (:meth:`UsageSink.send`) or plain
+    threads (:meth:`UsageSink.send_from_thread`), close it at the end of the stream, and read
+    the result with :meth:`result`, the ``on_result`` callback, or the running
+    :attr:`totals`.
+
+    Leaving the ``async with`` block (normally, by an exception or by cancellation) drains
+    every item already sent and finishes every stream still open with what it was fed: its
+    partial usage is kept and it is marked incomplete unless it was complete. Nothing sent is
+    lost or counted twice.
+
+    Args:
+        max_buffer: How many items may wait in the shared buffer before ``send`` waits
+            (0: every ``send`` waits for the dispatcher).
+        on_result: Called with a :class:`StreamResult` as each stream finishes, in the
+            worker's task. It must not block. An exception it raises does not stop the
+            worker; the first one is raised when the ``async with`` block exits.
+        policy: What to do with consistency diagnostics (see :class:`UsageAccumulator`).
+        strict_types: Refuse unknown usage fields and iteration types.
+        max_event_size: Largest event, in bytes, accepted from a byte stream.
+        keep_results: Keep every finished stream's result for :meth:`result`,
+            :meth:`partial` and :attr:`incomplete_keys`. Pass False for a long-running
+            worker that reads results through ``on_result`` and :attr:`totals` only, so
+            that memory stays bounded; a finished key can then be opened again.
+
+    Raises:
+        ValueError: ``max_buffer`` is negative.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        max_buffer: int = 256,
+        on_result: Callable[[StreamResult], object] | None = None,
+        policy: Policy = "warn",
+        strict_types: bool = False,
+        max_event_size: int | None = None,
+        keep_results: bool = True,
+    ) -> None:
+        if max_buffer < 0:
+            raise ValueError(f"max_buffer must be at least 0, got {max_buffer}")
+        UsageAccumulator(policy=policy)  # checks the policy now rather than at each open()
+        self._max_buffer = max_buffer
+        self._on_result = on_result
+        self._options: dict[str, Any] = {
+            "policy": policy,
+            "strict_types": strict_types,
+            "max_event_size": max_event_size,
+        }
+        self._keep = keep_results
+        self._streams: dict[Hashable, _Stream] = {}
+        self._incomplete: dict[Hashable, None] = {}  # an ordered set
+        self._totals = UsageTotals()
+        self._callback_error: BaseException | None = None
+        self._state = "new"  # new, running, stopped
+        self._stopping = False
+        self._events = 0
+        self._token: anyio.lowlevel.EventLoopToken
+        self._send: MemoryObjectSendStream[Any]
+        self._receive: MemoryObjectReceiveStream[Any]
+        self._tg: TaskGroup
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> UsageWorker:
+        if self._state != "new":
+            raise LocalUsageError("a UsageWorker runs once; make a new one")
+        self._token = anyio.lowlevel.current_token()
+        self._send, self._receive = anyio.create_memory_object_stream[Any](self._max_buffer)
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._dispatch, name="usagetally.UsageWorker")
+        self._state = "running"
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        self._stopping = True
+        try:
+            with anyio.CancelScope(shield=True):
+                # Queued behind every accepted item (the buffer and waiting senders are FIFO).
+                await self._send.send(_STOP)
+        except anyio.BrokenResourceError:
+            pass  # the dispatcher ended early; its own exception is raised below
+        finally:
+            self._send.close()
+        try:
+            suppress = await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            self._state = "stopped"
+        if self._callback_error is not None and exc is None:
+            raise self._callback_error
+        return suppress
+
+    async def _dispatch(self) -> None:
+        receive = self._receive
+        with anyio.CancelScope(shield=True), receive:
+            try:
+                while True:
+                    try:
+                        message = receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        message = await receive.receive()
+                    if message is _STOP:
+                        break
+                    self._handle(message)
+            except anyio.EndOfStream:
+                pass
+            finally:
+                # Take what was accepted after _STOP (a sender that passed its check just
+                # before shutdown); no await, so nothing can come in between. Closing the
+                # receiving end then refuses every later send.
+                while True:
+                    try:
+                        message = receive.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                    if message is not _STOP:
+                        self._handle(message)
+                receive.close()
+                for record in list(self._streams.values()):
+                    if record.result is None:
+                        self._finish(record)
+
+    def _handle(self, message: tuple[_Stream, Any]) -> None:
+        record, item = message
+        if record.result is not None:
+            return  # a finished stream (only possible when a sink was misused)
+        if item is _END:
+            self._finish(record)
+            return
+        self._events += 1
+        feeder = record.feeder
+        if feeder.error is None and feeder.acc.error is None:
+            try:
+                feeder.feed(item)
+            except StreamError:
+                pass  # kept; the stream's result will carry it
+            except Exception as exc:  # such as a UsageWarning turned into an error
+                feeder.fail(_unexpected(feeder, exc))
+
+    def _finish(self, record: _Stream) -> None:
+        try:
+            usage: BetaUsage | None = record.feeder.finish()
+            error = None
+        except StreamError as exc:
+            usage, error = exc.partial, exc
+        except Exception as exc:  # such as a UsageWarning turned into an error
+            error = record.feeder.fail(_unexpected(record.feeder, exc))
+            usage = error.partial
+        model = record.model if record.model is not None else record.feeder.acc.model
+        complete = error is None
+        result = StreamResult(
+            key=record.key, usage=usage, complete=complete, error=error, model=model
+        )
+        record.result = result
+        if usage is not None:
+            self._totals.add(usage, model=model, complete=complete)
+        if self._keep:
+            if not complete:
+                self._incomplete[record.key] = None
+        else:
+            del self._streams[record.key]
+        if record.done is not None:
+            record.done.set()
+        if self._on_result is not None:
+            try:
+                self._on_result(result)
+            except Exception as exc:
+                if self._callback_error is None:
+                    self._callback_error = exc
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def open(self, key: Hashable, *, model: str | None = None) -> UsageSink:
+        """Open a stream and return its sink.
+
+        Call it in the event loop's thread (from another thread use
+        :meth:`open_from_thread`).
+
+        Args:
+            key: The stream's key, unique in this worker (any hashable value).
+            model: The model to count the stream under in :attr:`totals`; by default the
+                one ``message_start`` names.
+
+        Returns:
+            The stream's sink.
+
+        Raises:
+            LocalUsageError: The key is already in use, or the worker is not running.
+
+        """
+        if self._state != "running" or self._stopping:
+            raise LocalUsageError("the worker is not running: open streams inside async with")
+        if key in self._streams:
+            raise LocalUsageError(f"a stream with key {key!r} was already opened")
+        record = _Stream(key, model, _Feeder(UsageAccumulator(**self._options)))
+        self._streams[key] = record
+        return UsageSink(self, record)
+
+    def open_from_thread(self, key: Hashable, *, model: str | None = None) -> UsageSink:
+        """:meth:`open` from a thread that is not the event loop's.
+
+        Args:
+            key: As :meth:`open`.
+            model: As :meth:`open`.
+
+        Returns:
+            The stream's sink.
+
+        Raises:
+            LocalUsageError: As :meth:`open`.
+
+        """
+
+        def open_() -> UsageSink:
+            return self.open(key, model=model)
+
+        return anyio.from_thread.run_sync(open_, token=self._token)
+
+    async def result(self, key: Hashable) -> BetaUsage:
+        """Wait until a stream is finished and return its final usage.
+
+        Args:
+            key: The stream's key.
+
+        Returns:
+            The final usage.
+
+        Raises:
+            StreamError: The stream is incomplete or failed: an
+                :class:`IncompleteStreamError` for a stream cut short (or still open when
+                the worker stopped), else the error it sent; ``partial`` holds its usage.
+            KeyError: No stream has this key (or it was finished and not kept).
+
+        """
+        record = self._record(key)
+        if record.result is None:
+            if record.done is None:
+                record.done = anyio.Event()
+            await record.done.wait()
+        result = record.result
+        assert result is not None
+        if result.error is not None:
+            raise result.error
+        assert result.usage is not None
+        return result.usage
+
+    def partial(self, key: Hashable) -> BetaUsage | None:
+        """Return a stream's usage as counted so far, final or not.
+
+        Args:
+            key: The stream's key.
+
+        Returns:
+            The usage of the items processed so far (its final usage once finished), or
+            None before ``message_start``.
+
+        Raises:
+            KeyError: No stream has this key (or it was finished and not kept).
+
+        """
+        record = self._record(key)
+        if record.result is not None:
+            return record.result.usage
+        return record.feeder.acc.usage
+
+    def _record(self, key: Hashable) -> _Stream:
+        try:
+            return self._streams[key]
+        except KeyError:
+            raise KeyError(f"no stream with key {key!r} in this worker") from None
+
+    # -- figures ---------------------------------------------------------------------------
+
+    @property
+    def totals(self) -> UsageTotals:
+        """Billed tokens summed over every finished stream, per model (a copy).
+
+        Incomplete streams are added with their partial usage and counted in
+        ``totals.incomplete``; a stream that failed before ``message_start`` adds nothing.
+        Streams still open are not in it.
+        """
+        totals = UsageTotals()
+        totals.merge(self._totals)
+        return totals
+
+    @property
+    def incomplete_keys(self) -> list[Hashable]:
+        """The keys of the finished streams that are incomplete, in the order they ended."""
+        return list(self._incomplete)
+
+    @property
+    def events_processed(self) -> int:
+        """How many items (chunks or events) the worker has fed to accumulators."""
+        return self._events
+
+    def __repr__(self) -> str:
+        open_ = sum(1 for r in self._streams.values() if r.result is None)
+        return f"<UsageWorker {self._state} open={open_} totals={self._totals!r}>"

@@ -1,0 +1,16 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every ``@pytest.mark.anyio`` test on both backends.
+
+    Pinned rather than left to anyio's default fixture, which since anyio 4.12 covers only
+    the installed backends: a missing trio must fail the trio runs, not drop them.
+    """
+    backend: str = request.param
+    return backend
