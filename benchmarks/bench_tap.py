@@ -17,6 +17,7 @@ number of items processed over the wall time from the first send to the last res
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import time
@@ -96,32 +97,47 @@ Case = Callable[[anthropic.AsyncAnthropic], Awaitable[int]]
 
 async def bench_tap(events: int, rounds: int) -> None:
     body = transcript(events)
-    cases: dict[str, Case] = {
-        "stream() bare": helper_bare,
-        "stream() tap": helper_tap,
-        "create(stream=True) bare": raw_bare,
-        "create(stream=True) tap": raw_tap,
+    pairs: dict[str, tuple[Case, Case]] = {
+        "stream()": (helper_bare, helper_tap),
+        "create(stream=True)": (raw_bare, raw_tap),
     }
-    times: dict[str, list[float]] = {name: [] for name in cases}
+    times: dict[str, list[float]] = {f"{k} {w}": [] for k in pairs for w in ("bare", "tap")}
+    ratios: dict[str, list[float]] = {k: [] for k in pairs}
     async with client_for(body) as client:
-        for case in cases.values():  # warm up
-            await case(client)
-        for _ in range(rounds):
-            for name, case in cases.items():
-                start = time.perf_counter()
-                await case(client)
-                times[name].append(time.perf_counter() - start)
+        for bare, tapped in pairs.values():  # warm up
+            await bare(client)
+            await tapped(client)
+        for r in range(rounds):
+            for kind, (bare, tapped) in pairs.items():
+                # Each round times the pair back to back, in alternating order, in CPU time
+                # of this process: the machine is shared, and wall time measures the others.
+                order = [("bare", bare), ("tap", tapped)]
+                if r % 2:
+                    order.reverse()
+                spent = {}
+                for which, case in order:
+                    gc.collect()
+                    start = time.process_time()
+                    await case(client)
+                    spent[which] = time.process_time() - start
+                    times[f"{kind} {which}"].append(spent[which])
+                ratios[kind].append(spent["tap"] / spent["bare"])
     print(f"tap overhead: {events} content_block_delta events, {len(body)} bytes, {rounds} rounds")
+    print("  (CPU time of this process; median and minimum over the rounds)")
     for name, values in times.items():
         print(
             f"  {name:28} median {statistics.median(values) * 1e3:8.2f} ms"
             f"   min {min(values) * 1e3:8.2f} ms"
         )
-    for kind in ("stream()", "create(stream=True)"):
-        bare, tapped = times[f"{kind} bare"], times[f"{kind} tap"]
-        med = statistics.median(tapped) / statistics.median(bare) - 1
-        low = min(tapped) / min(bare) - 1
-        print(f"  {kind:28} overhead {med * 100:+.1f}% (medians), {low * 100:+.1f}% (minimums)")
+    for kind in pairs:
+        bare_t, tap_t = times[f"{kind} bare"], times[f"{kind} tap"]
+        paired = statistics.median(ratios[kind]) - 1
+        medians = statistics.median(tap_t) / statistics.median(bare_t) - 1
+        per_event = (statistics.median(tap_t) - statistics.median(bare_t)) / events * 1e6
+        print(
+            f"  {kind:28} overhead {paired * 100:+.1f}% (median of paired ratios), "
+            f"{medians * 100:+.1f}% (ratio of medians), {per_event:+.2f} us/event"
+        )
 
 
 def stream_events(i: int) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ __all__ = [
     "STREAM_CHUNK",
     "Workload",
     "big_stream_chunks",
+    "big_stream_size",
     "big_stream_usage",
     "chunked",
     "compaction",
@@ -452,9 +453,10 @@ def long_line(line_bytes: int = 4 * 1024 * 1024) -> Workload:
         _message_delta(delta_usage),
         _STOP,
     ]
+    size = _size_name(line_bytes)
     workload = _workload(
-        f"line-{line_bytes // (1024 * 1024)}MiB",
-        f"one event with a {line_bytes // (1024 * 1024)} MiB data line, 1 KiB chunks",
+        f"line-{size.replace(' ', '')}",
+        f"one event with a {size} data line, 1 KiB chunks",
         events,
         LONG_LINE_CHUNK,
         _final_usage(start, delta_usage),
@@ -462,6 +464,12 @@ def long_line(line_bytes: int = 4 * 1024 * 1024) -> Workload:
     line = next(x for x in workload.data.split(b"\n") if len(x) > line_bytes // 2)
     assert len(line) == line_bytes, len(line)
     return workload
+
+
+def _size_name(size: int) -> str:
+    if size % (1024 * 1024) == 0:
+        return f"{size // (1024 * 1024)} MiB"
+    return f"{size // 1024} KiB"
 
 
 def standard_workloads(scale: float = 1.0) -> list[Workload]:
@@ -479,8 +487,8 @@ def standard_workloads(scale: float = 1.0) -> list[Workload]:
             answer_deltas=n(2_000),
         ),
         compaction(n(5_000), summary_chars=n(12_000)),
-        long_line(max(64 * 1024, n(1024 * 1024))),
-        long_line(max(256 * 1024, n(4 * 1024 * 1024))),
+        long_line(max(16 * 1024, n(1024 * 1024))),
+        long_line(4 * max(16 * 1024, n(1024 * 1024))),
     ]
 
 
@@ -516,11 +524,16 @@ def _reindex(body: bytes, index: int) -> bytes:
 
 
 def _big_stream_plan(total_bytes: int) -> tuple[int, int]:
-    """How many text blocks and how many tool blocks make about ``total_bytes``."""
+    """How many text blocks and tool blocks make at least ``total_bytes`` (one at least).
+
+    Block ``i`` is a tool-use block when ``i % 11 == 10``, a text block otherwise.
+    """
     text_body, _, tool_body, _ = _big_pool()
-    group = _BIG_TOOL_EVERY * len(text_body) + len(tool_body)
-    groups = max(1, -(-total_bytes // group))
-    return groups * _BIG_TOOL_EVERY, groups
+    text, tool = len(text_body), len(tool_body)
+    groups, rest = divmod(max(1, total_bytes), _BIG_TOOL_EVERY * text + tool)
+    text_blocks = groups * _BIG_TOOL_EVERY + min(_BIG_TOOL_EVERY, -(-rest // text))
+    tool_blocks = groups + (rest > _BIG_TOOL_EVERY * text)
+    return text_blocks, tool_blocks
 
 
 def big_stream_usage(total_bytes: int = BIG_STREAM_BYTES) -> dict[str, Any]:
@@ -537,31 +550,42 @@ def _big_delta_usage(text_blocks: int, tool_blocks: int) -> dict[str, Any]:
 def big_stream_chunks(
     total_bytes: int = BIG_STREAM_BYTES, chunk_size: int = STREAM_CHUNK
 ) -> Iterator[bytes]:
-    """Yield a valid stream of about ``total_bytes`` in ``chunk_size`` chunks, lazily.
+    """Yield a valid stream of at least ``total_bytes`` in ``chunk_size`` chunks, lazily.
 
     Text blocks of 8,000 deltas (pings among them) alternate with tool-use blocks whose
-    input arrives as ``input_json_delta``. Only the pool (about 1.4 MB) and one block are
-    held at a time; ``content_block_*`` indices are rewritten per block.
+    input arrives as ``input_json_delta``. Only the pool (about 1.4 MB), one block and one
+    chunk are held at a time; ``content_block_*`` indices are rewritten per block.
     """
+    return _rechunk(_big_parts(total_bytes), chunk_size)
+
+
+def big_stream_size(total_bytes: int = BIG_STREAM_BYTES) -> int:
+    """The exact length of :func:`big_stream_chunks` for the same ``total_bytes``."""
+    return sum(len(part) for part in _big_parts(total_bytes, reindex=False))
+
+
+def _big_parts(total_bytes: int, *, reindex: bool = True) -> Iterator[bytes]:
     text_body, _, tool_body, _ = _big_pool()
     text_blocks, tool_blocks = _big_stream_plan(total_bytes)
     start = _start_usage(4_096, 0, 30_000)
+    marker = b'"index":0,'
+    text_marks, tool_marks = text_body.count(marker), tool_body.count(marker)
 
-    def parts() -> Iterator[bytes]:
-        yield encode(_message_start(start, "msg_bench_big")) + encode(_PING)
-        index = 0
-        for group in range(tool_blocks):
-            for _ in range(_BIG_TOOL_EVERY):
-                yield encode(_block_start(index, _text_block()))
-                yield _reindex(text_body, index)
-                yield encode(_block_stop(index))
-                index += 1
-            tool = {"type": "tool_use", "id": f"toolu_{group:08d}", "name": "write", "input": {}}
+    def body(pooled: bytes, marks: int, index: int) -> bytes:
+        if reindex:
+            return _reindex(pooled, index)
+        return b"-" * (len(pooled) + marks * (len(str(index)) - 1))  # only its length counts
+
+    yield encode(_message_start(start, "msg_bench_big")) + encode(_PING)
+    for index in range(text_blocks + tool_blocks):
+        if index % (_BIG_TOOL_EVERY + 1) == _BIG_TOOL_EVERY:
+            tool_id = f"toolu_{index:08d}"
+            tool = {"type": "tool_use", "id": tool_id, "name": "write", "input": {}}
             yield encode(_block_start(index, tool))
-            yield _reindex(tool_body, index)
-            yield encode(_block_stop(index))
-            index += 1
-        yield encode(_message_delta(_big_delta_usage(text_blocks, tool_blocks), "tool_use"))
-        yield encode(_STOP)
-
-    return _rechunk(parts(), chunk_size)
+            yield body(tool_body, tool_marks, index)
+        else:
+            yield encode(_block_start(index, _text_block()))
+            yield body(text_body, text_marks, index)
+        yield encode(_block_stop(index))
+    yield encode(_message_delta(_big_delta_usage(text_blocks, tool_blocks), "tool_use"))
+    yield encode(_STOP)

@@ -14,3 +14,12 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     """
     backend: str = request.param
     return backend
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-long",
+        action="store_true",
+        default=False,
+        help="run the long fuzzing campaign of tests/test_fuzz.py (100,000 examples a property)",
+    )

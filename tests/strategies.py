@@ -331,16 +331,12 @@ def server_tool_use_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[
 
 def output_tokens_details_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """``BetaOutputTokensDetails`` payloads (thinking tokens)."""
-    return _object(
-        "BetaOutputTokensDetails", {"thinking_tokens": counts()}, {}, lenient
-    )
+    return _object("BetaOutputTokensDetails", {"thinking_tokens": counts()}, {}, lenient)
 
 
 def fallback_status_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """Fallback credit statuses: ``redeemed``, ``not_applied``, and (lenient) unknown types."""
-    redeemed = _object(
-        "BetaFallbackCreditRedeemed", {"type": st.just("redeemed")}, {}, lenient
-    )
+    redeemed = _object("BetaFallbackCreditRedeemed", {"type": st.just("redeemed")}, {}, lenient)
     not_applied = _object(
         "BetaFallbackCreditNotApplied",
         {"type": st.just("not_applied"), "reason": _text()},
@@ -360,7 +356,10 @@ def fallback_status_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[
 def fallback_credit_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """``BetaFallbackCreditUsage`` payloads, with any status."""
     return _object(
-        "BetaFallbackCreditUsage", {"status": fallback_status_payloads(lenient=lenient)}, {}, lenient
+        "BetaFallbackCreditUsage",
+        {"status": fallback_status_payloads(lenient=lenient)},
+        {},
+        lenient,
     )
 
 
@@ -620,7 +619,9 @@ def strict_violation_mutations(
         new_type = draw(unknown_type_names(KNOWN_ITERATION_TYPES))
         payload["iterations"][index]["type"] = new_type
         path = f"iterations[{index}].type"
-        return Mutation(payload, path, f"unknown iteration type {new_type!r}", f"{path} = {new_type!r}")
+        return Mutation(
+            payload, path, f"unknown iteration type {new_type!r}", f"{path} = {new_type!r}"
+        )
     if kind == "status_type":
         new_type = draw(unknown_type_names(KNOWN_STATUS_TYPES))
         payload["fallback_credit"]["status"]["type"] = new_type
@@ -635,4 +636,6 @@ def strict_violation_mutations(
     value = draw(_text().filter(lambda v: v not in known))
     payload[kind] = value
     allowed = ", ".join(repr(k) for k in sorted(known))
-    return Mutation(payload, kind, f"expected one of {allowed}, got {value!r}", f"{kind} = {value!r}")
+    return Mutation(
+        payload, kind, f"expected one of {allowed}, got {value!r}", f"{kind} = {value!r}"
+    )

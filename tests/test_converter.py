@@ -27,8 +27,6 @@ import cattrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import usagetally
 from strategies import (
     ITERATION_CLASSES,
     MAX_COUNT,
@@ -40,6 +38,8 @@ from strategies import (
     object_locations,
     strict_violation_mutations,
 )
+
+import usagetally
 from usagetally import (
     BetaAdvisorMessageIterationUsage,
     BetaCacheCreation,
@@ -137,7 +137,7 @@ def _assert_value_matches(value: Any, wire: Any) -> None:
     elif isinstance(value, tuple):
         assert type(wire) is list
         assert len(value) == len(wire)
-        for item, wire_item in zip(value, wire):
+        for item, wire_item in zip(value, wire, strict=True):
             _assert_value_matches(item, wire_item)
     else:
         assert type(value) is type(wire)
@@ -219,9 +219,7 @@ def test_payload_files_cover_every_type_and_documented_example() -> None:
         "doc_web_search_message_delta",
     } <= names
     statuses = {
-        case.payload["status"]["type"]
-        for case in CASES
-        if case.cls is BetaFallbackCreditUsage
+        case.payload["status"]["type"] for case in CASES if case.cls is BetaFallbackCreditUsage
     }
     assert {"redeemed", "not_applied"} <= statuses
     for case in CASES:
@@ -320,9 +318,7 @@ def test_unknowns_are_kept_at_every_level() -> None:
     }
     assert usage.fallback_credit is not None
     assert usage.fallback_credit.unknown_fields == {"credit_id": "fc_1"}
-    assert usage.fallback_credit.status.unknown_fields == {
-        "docs_url": "https://example.invalid/fc"
-    }
+    assert usage.fallback_credit.status.unknown_fields == {"docs_url": "https://example.invalid/fc"}
 
 
 def test_documented_examples_as_printed_leave_omitted_counts_none() -> None:
@@ -427,21 +423,25 @@ def test_explicit_null_means_absent(
 
 # Counts the API's types require but documented examples leave out: lenient reads null or
 # absence as None, strict refuses both.
-WIRE_REQUIRED = [
-    (BetaServerToolUsage, {"web_search_requests": 1, "web_fetch_requests": 2}, name)
-    for name in ("web_search_requests", "web_fetch_requests")
-] + [
-    (cls, {**_ITERATION_BASE, "type": kind, "model": "m"}, name)
-    for cls, kind in (
-        (BetaMessageIterationUsage, "message"),
-        (BetaAdvisorMessageIterationUsage, "advisor_message"),
-        (BetaFallbackMessageIterationUsage, "fallback_message"),
-    )
-    for name in ("cache_creation_input_tokens", "cache_read_input_tokens")
-] + [
-    (BetaCompactionIterationUsage, {**_ITERATION_BASE, "type": "compaction"}, name)
-    for name in ("cache_creation_input_tokens", "cache_read_input_tokens")
-]
+WIRE_REQUIRED = (
+    [
+        (BetaServerToolUsage, {"web_search_requests": 1, "web_fetch_requests": 2}, name)
+        for name in ("web_search_requests", "web_fetch_requests")
+    ]
+    + [
+        (cls, {**_ITERATION_BASE, "type": kind, "model": "m"}, name)
+        for cls, kind in (
+            (BetaMessageIterationUsage, "message"),
+            (BetaAdvisorMessageIterationUsage, "advisor_message"),
+            (BetaFallbackMessageIterationUsage, "fallback_message"),
+        )
+        for name in ("cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
+    + [
+        (BetaCompactionIterationUsage, {**_ITERATION_BASE, "type": "compaction"}, name)
+        for name in ("cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
+)
 
 
 @pytest.mark.parametrize("null", [True, False], ids=["null", "missing"])
@@ -473,7 +473,9 @@ def test_wire_required_counts_nested_paths() -> None:
         "server_tool_use.web_fetch_requests",
         "required field is missing",
     )
-    payload = _usage(iterations=[_ITERATION_BASE, {"type": "compaction", "input_tokens": 1, "output_tokens": 2}])
+    payload = _usage(
+        iterations=[_ITERATION_BASE, {"type": "compaction", "input_tokens": 1, "output_tokens": 2}]
+    )
     assert_round_trip(LENIENT, payload, BetaUsage)
     assert_refused(
         STRICT,
@@ -535,8 +537,20 @@ REFUSALS: list[tuple[str, type[Any], Any, str, str]] = [
     ("float-3.9", BetaUsage, _usage(output_tokens=3.9), "output_tokens", _not_integer(3.9)),
     ("float-3.0", BetaUsage, _usage(input_tokens=3.0), "input_tokens", _not_integer(3.0)),
     ("string-7", BetaUsage, _usage(output_tokens="7"), "output_tokens", _not_integer("7")),
-    ("string-15", BetaMessageDeltaUsage, {"output_tokens": "15"}, "output_tokens", _not_integer("15")),
-    ("negative", BetaUsage, _usage(cache_read_input_tokens=-1), "cache_read_input_tokens", _not_integer(-1)),
+    (
+        "string-15",
+        BetaMessageDeltaUsage,
+        {"output_tokens": "15"},
+        "output_tokens",
+        _not_integer("15"),
+    ),
+    (
+        "negative",
+        BetaUsage,
+        _usage(cache_read_input_tokens=-1),
+        "cache_read_input_tokens",
+        _not_integer(-1),
+    ),
     (
         "above-2**63-1",
         BetaUsage,
@@ -551,13 +565,49 @@ REFUSALS: list[tuple[str, type[Any], Any, str, str]] = [
         "ephemeral_5m_input_tokens",
         f"count out of range (above 2**63 - 1), got {10**30}",
     ),
-    ("null-required-count", BetaUsage, _usage(input_tokens=None), "input_tokens", "required field is null"),
-    ("missing-required-count", BetaUsage, {"output_tokens": 1}, "input_tokens", "required field is missing"),
-    ("delta-missing-output", BetaMessageDeltaUsage, {"input_tokens": 1}, "output_tokens", "required field is missing"),
-    ("delta-null-output", BetaMessageDeltaUsage, {"output_tokens": None}, "output_tokens", "required field is null"),
+    (
+        "null-required-count",
+        BetaUsage,
+        _usage(input_tokens=None),
+        "input_tokens",
+        "required field is null",
+    ),
+    (
+        "missing-required-count",
+        BetaUsage,
+        {"output_tokens": 1},
+        "input_tokens",
+        "required field is missing",
+    ),
+    (
+        "delta-missing-output",
+        BetaMessageDeltaUsage,
+        {"input_tokens": 1},
+        "output_tokens",
+        "required field is missing",
+    ),
+    (
+        "delta-null-output",
+        BetaMessageDeltaUsage,
+        {"output_tokens": None},
+        "output_tokens",
+        "required field is null",
+    ),
     ("root-list", BetaUsage, [], "", "expected an object (BetaUsage), got []"),
-    ("root-null", BetaMessageDeltaUsage, None, "", "expected an object (BetaMessageDeltaUsage), got None"),
-    ("root-string", BetaCacheCreation, "{}", "", "expected an object (BetaCacheCreation), got '{}'"),
+    (
+        "root-null",
+        BetaMessageDeltaUsage,
+        None,
+        "",
+        "expected an object (BetaMessageDeltaUsage), got None",
+    ),
+    (
+        "root-string",
+        BetaCacheCreation,
+        "{}",
+        "",
+        "expected an object (BetaCacheCreation), got '{}'",
+    ),
     (
         "list-for-object",
         BetaUsage,
@@ -590,7 +640,11 @@ REFUSALS: list[tuple[str, type[Any], Any, str, str]] = [
     (
         "object-for-string-list",
         BetaUsage,
-        _usage(fallback_credit={"status": {"type": "not_applied", "reason": "r", "remove_to_redeem": {}}}),
+        _usage(
+            fallback_credit={
+                "status": {"type": "not_applied", "reason": "r", "remove_to_redeem": {}}
+            }
+        ),
         "fallback_credit.status.remove_to_redeem",
         "expected a list of strings, got {}",
     ),
@@ -667,7 +721,9 @@ REFUSALS: list[tuple[str, type[Any], Any, str, str]] = [
     (
         "nested-iteration-cache-split",
         BetaUsage,
-        _usage(iterations=[_iteration(cache_creation={**_CACHE, "ephemeral_5m_input_tokens": 1.5})]),
+        _usage(
+            iterations=[_iteration(cache_creation={**_CACHE, "ephemeral_5m_input_tokens": 1.5})]
+        ),
         "iterations[0].cache_creation.ephemeral_5m_input_tokens",
         "expected a non-negative integer, got 1.5",
     ),
@@ -676,7 +732,11 @@ REFUSALS: list[tuple[str, type[Any], Any, str, str]] = [
         BetaMessageDeltaUsage,
         {
             "output_tokens": 1,
-            "iterations": [_iteration("compaction", cache_creation={**_CACHE, "ephemeral_5m_input_tokens": None})],
+            "iterations": [
+                _iteration(
+                    "compaction", cache_creation={**_CACHE, "ephemeral_5m_input_tokens": None}
+                )
+            ],
         },
         "iterations[0].cache_creation.ephemeral_5m_input_tokens",
         "required field is null",
@@ -734,9 +794,27 @@ REFUSALS: list[tuple[str, type[Any], Any, str, str]] = [
         "iterations[0].model",
         "expected a string, got 7",
     ),
-    ("inference-geo-not-string", BetaUsage, _usage(inference_geo=5), "inference_geo", "expected a string, got 5"),
-    ("service-tier-not-string", BetaUsage, _usage(service_tier=1), "service_tier", "expected a string, got 1"),
-    ("speed-not-string", BetaUsage, _usage(speed=["fast"]), "speed", "expected a string, got ['fast']"),
+    (
+        "inference-geo-not-string",
+        BetaUsage,
+        _usage(inference_geo=5),
+        "inference_geo",
+        "expected a string, got 5",
+    ),
+    (
+        "service-tier-not-string",
+        BetaUsage,
+        _usage(service_tier=1),
+        "service_tier",
+        "expected a string, got 1",
+    ),
+    (
+        "speed-not-string",
+        BetaUsage,
+        _usage(speed=["fast"]),
+        "speed",
+        "expected a string, got ['fast']",
+    ),
     (
         "status-missing",
         BetaUsage,
@@ -894,7 +972,9 @@ def test_delta_does_not_know_start_only_fields(field: str) -> None:
     payload = {"output_tokens": 1, field: value}
     delta = assert_round_trip(LENIENT, payload, BetaMessageDeltaUsage)
     assert delta.unknown_fields == {field: value}
-    assert_refused(STRICT, payload, BetaMessageDeltaUsage, field, "unknown field in BetaMessageDeltaUsage")
+    assert_refused(
+        STRICT, payload, BetaMessageDeltaUsage, field, "unknown field in BetaMessageDeltaUsage"
+    )
 
 
 def test_unknown_iteration_type() -> None:
@@ -906,7 +986,11 @@ def test_unknown_iteration_type() -> None:
         type="tool_search_message", input_tokens=3, unknown_fields={"tools": ["a"]}
     )
     assert_refused(
-        STRICT, payload, BetaUsage, "iterations[1].type", "unknown iteration type 'tool_search_message'"
+        STRICT,
+        payload,
+        BetaUsage,
+        "iterations[1].type",
+        "unknown iteration type 'tool_search_message'",
     )
 
 
@@ -945,7 +1029,13 @@ def test_undocumented_service_tier_and_speed(field: str, value: str, allowed: st
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("service_tier", "standard"), ("service_tier", "priority"), ("service_tier", "batch"), ("speed", "standard"), ("speed", "fast")],
+    [
+        ("service_tier", "standard"),
+        ("service_tier", "priority"),
+        ("service_tier", "batch"),
+        ("speed", "standard"),
+        ("speed", "fast"),
+    ],
 )
 def test_documented_service_tier_and_speed_pass_strict(field: str, value: str) -> None:
     assert getattr(assert_round_trip(STRICT, _usage(**{field: value}), BetaUsage), field) == value
@@ -974,12 +1064,15 @@ def test_converters_are_independent_objects() -> None:
 )
 @pytest.mark.parametrize("conv", BOTH)
 def test_structure_as_public_union_aliases(conv: cattrs.Converter) -> None:
+    # Union aliases are not ``type`` objects for mypy; cattrs accepts them at runtime.
+    iteration_usage: Any = usagetally.IterationUsage
+    fallback_credit_status: Any = usagetally.FallbackCreditStatus
     entry = _iteration("compaction")
-    assert conv.structure(entry, usagetally.IterationUsage) == conv.structure(
+    assert conv.structure(entry, iteration_usage) == conv.structure(
         entry, BetaCompactionIterationUsage
     )
     status = {"type": "not_applied", "reason": "r"}
-    assert conv.structure(status, usagetally.FallbackCreditStatus) == conv.structure(
+    assert conv.structure(status, fallback_credit_status) == conv.structure(
         status, BetaFallbackCreditNotApplied
     )
 
@@ -1001,7 +1094,9 @@ def test_structure_as_public_union_aliases(conv: cattrs.Converter) -> None:
         ),
     ],
 )
-def test_unknown_field_with_empty_name_is_pointed_at(payload: dict[str, Any], container: str) -> None:
+def test_unknown_field_with_empty_name_is_pointed_at(
+    payload: dict[str, Any], container: str
+) -> None:
     with pytest.raises(UsageValidationError) as info:
         STRICT.structure(payload, BetaUsage)
     assert info.value.problem.startswith("unknown field in ")

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -220,7 +221,20 @@ tricky_blocks = st.sampled_from(
 )
 junk = st.binary(max_size=6)
 
-parts = st.one_of(named_events(), named_events(), odd_blocks(), tricky_blocks, junk)
+# Blocks made of the fast path's own lines in the wrong order or number: regions holding them
+# must not pass the fast path's counting check.
+near_misses = st.lists(
+    st.sampled_from(
+        [b"event: a", b"event: ping", b"event: message_stop", b"data: 1", b"data:", b"", b"id: 5"]
+        + [b": c", b"retry: 5"]
+    ),
+    min_size=1,
+    max_size=7,
+).map(lambda lines: b"\n".join(lines) + b"\n\n")
+
+parts = st.one_of(
+    named_events(), named_events(), odd_blocks(), tricky_blocks, near_misses, junk
+)
 
 
 @st.composite
@@ -241,10 +255,30 @@ def chunkings(draw: st.DrawFn, stream: bytes) -> list[int]:
 def anthropic_streams(draw: st.DrawFn) -> bytes:
     """Long streams of named events with a few odd blocks, like a real response."""
     delta = draw(named_events())
-    body = []
-    for part in draw(st.lists(st.one_of(st.just(delta), parts), min_size=20, max_size=200)):
-        body.append(part)
-    return b"".join(body)
+    common = st.sampled_from([delta, b"event: a\ndata: 1\n\n", b"event: ping\ndata: {}\n\n"])
+    return b"".join(draw(st.lists(st.one_of(common, common, parts), min_size=20, max_size=200)))
+
+
+ADVERSARIAL = [
+    # Each is a region that the counts of a weaker check would take for two or three events.
+    b"event: a\ndata: 1\nid: 5\nevent: a\ndata: 2\n\n",
+    b"event: a\ndata: 1\nid: 5\n\nevent: a\ndata: 2\n\n",
+    b"event: a\n\nevent: a\ndata: 1\ndata: 2\n\n",
+    b"event: a\ndata: 1\nevent: a\ndata: 2\n\n\n\n",
+    b"event: a\ndata: 1\n\n\nevent: a\ndata: 2\n\n",
+    b"event: a\ndata: 1\n\n\n\n\nevent: a\ndata: 2\n\n",
+    b"event: a\ndata: 1\n: c\nevent: a\ndata: 2\n\n",
+    b"event: a\ndata: 1\nevent: message_stop\ndata: 2\n\nevent: a\n\n",
+    b"event: a\ndata: 1\n\nevent: message_stop\ndata: 2\n\n",
+    b"event: a\ndata: 1\n\nevent: a\ndata: 2\nevent: message_stop\n\n",
+    b"event: a\ndata: 1\n\nevent: \ndata: 2\n\n",
+    b"event: a\ndata: 1\n\nevent: caf\xc3\xa9\ndata: 2\n\n",
+    b"event: a\ndata: 1\n\nevent: a\rdata: 2\n\n",
+    b"event: a\ndata: 1\n\nevent:a\ndata: 2\n\n",
+    b"event: a\ndata: 1\n\nevent: a\ndata 2\n\n",
+    b"event: a\ndata: 1\n\nevent: a\nid: 1\ndata: 2\n\n",
+    b"event: a\ndata: 1\n\nevent: a\ndata: 2\n\nevent: b\ndata: 3\n",
+]
 
 
 # -- properties -------------------------------------------------------------------------------
@@ -314,3 +348,24 @@ def test_events_come_out_as_soon_as_their_blank_line_is_complete(
     for end in range(1, len(stream) + 1):
         got += decoder._feed(stream[end - 1 : end])
         assert got == oracle(stream[:end], keep=keep).dispatched
+
+
+@pytest.mark.parametrize("block", ADVERSARIAL)
+@pytest.mark.parametrize("min_region", [_sse._MIN_REGION, 0, 40])
+@pytest.mark.parametrize("keep", [ANTHROPIC_KEEP, frozenset({"message"})])
+def test_fast_path_regions_reject_near_misses(
+    block: bytes, min_region: int, keep: frozenset[str]
+) -> None:
+    filler = b"event: a\ndata: 1\n\n"
+    for before, after in [(0, 0), (1, 0), (0, 1), (3, 3), (40, 40)]:
+        stream = filler * before + block + filler * after
+        expected = oracle(stream, keep=keep)
+        for size in (1, 5, 64, len(stream)):
+            cuts = range(size, len(stream), size)
+            with knobs(min_region, _sse._HOLD_LIMIT, _sse._MAX_NAMES):
+                got = run(stream, cuts, keep=keep)
+            assert got == expected, (before, after, size)
+            for limit in (20, 30):
+                with knobs(min_region, _sse._HOLD_LIMIT, _sse._MAX_NAMES):
+                    got = run(stream, cuts, keep=keep, limit=limit)
+                assert got.same_as(oracle(stream, keep=keep, limit=limit))

@@ -56,17 +56,26 @@ __all__ = ["Tap", "accumulate", "tap"]
 
 T = TypeVar("T")
 
-# SDK objects: what each event type costs. Content-block events (and ping) carry no usage and
-# are the bulk of a stream: before message_stop they are only counted, so that event indices
-# stay right (UsageAccumulator passes over them the same way, reading nothing); after it they
-# are fed by name, so that the core reports an event after message_stop. The helper's
-# message_stop carries the whole message: a constant stands for it.
-_PASSED = frozenset({"content_block_start", "content_block_delta", "content_block_stop", "ping"})
+# SDK objects: what each event type costs, in one lookup. Content-block events (and ping) carry
+# no usage and are the bulk of a stream: before message_stop they are only counted (True), so
+# that event indices stay right (UsageAccumulator passes over them the same way, reading
+# nothing); after it they are fed by name, so that the core reports an event after
+# message_stop. The events the messages.stream() helper adds of its own are not on the wire:
+# never fed (False). The helper's message_stop carries the whole message: a constant stands
+# for it.
+_PASSED_OVER: dict[str, bool] = {
+    "content_block_start": True,
+    "content_block_delta": True,
+    "content_block_stop": True,
+    "ping": True,
+    "text": False,
+    "thinking": False,
+    "input_json": False,
+    "citation": False,
+    "signature": False,
+    "compaction": False,
+}
 _MESSAGE_STOP: Mapping[str, Any] = {"type": "message_stop"}
-# Events of the messages.stream() helper that are not on the wire: never fed.
-_HELPER_EVENTS = frozenset(
-    {"text", "thinking", "input_json", "citation", "signature", "compaction"}
-)
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
@@ -155,24 +164,27 @@ class _Feeder:
         self.acc.feed(item)
 
     def _object(self, item: Any) -> None:
-        kind = getattr(item, "type", None)
-        if not isinstance(kind, str):
-            raise self._wrong(item)
-        if kind in _PASSED:
+        try:
+            kind = item.type
+            counted = _PASSED_OVER.get(kind)
+        except (AttributeError, TypeError):  # no type, or an unhashable one
+            raise self._wrong(item) from None
+        if counted is not None:
+            if not counted:
+                return
             if self.stopped:
                 self.acc.feed_sse(kind, "")
             else:
-                # What feed_sse would do for it, without the calls: count it, read nothing.
+                # What feed_sse would do with it, without the calls: count it, read nothing.
                 self.acc._index += 1
-        elif kind in _HELPER_EVENTS:
-            return
         elif kind == "message_stop":
             self.acc.feed_event(_MESSAGE_STOP)
             self.stopped = True
         elif kind in ("message_start", "message_delta", "error"):
             self.acc.feed_event(_as_mapping(item))
         else:
-            self.acc.feed_event({"type": kind})  # an unknown event type: skipped by the core
+            # An unknown event type: skipped by the core (a non-string type counts as one).
+            self.acc.feed_event({"type": kind})
 
     def _sse(self, item: Any) -> None:
         try:
@@ -321,6 +333,7 @@ class Tap(Generic[T]):
                 policy=policy, strict_types=strict_types, max_event_size=max_event_size
             )
         )
+        self._feed: Callable[[Any], None] = self._feed_first
         self._closed = False
 
     # -- what the caller reads -------------------------------------------------------------
@@ -394,10 +407,17 @@ class Tap(Generic[T]):
             raise
         if self._feeding:
             try:
-                self._feeder.feed(item)
+                self._feed(item)
             except StreamError:
                 self._feeding = False  # kept by the feeder or the accumulator for final()
         return item
+
+    def _feed_first(self, item: Any) -> None:
+        feeder = self._feeder
+        try:
+            feeder.feed(item)
+        finally:
+            self._feed = feeder.feed  # the kind's own feeder, chosen by the first item
 
     async def _begin(self) -> T:
         if self.stream is None:

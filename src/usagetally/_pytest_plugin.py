@@ -52,7 +52,6 @@ _SDK_USAGE_CLASSES = frozenset(
         "BetaFallbackMessageIterationUsage",
     }
 )
-_SUMMARY_SIDE = 30
 
 
 def _is_usage(obj: object) -> bool:
@@ -61,14 +60,6 @@ def _is_usage(obj: object) -> bool:
     if module == _MODELS_MODULE:
         return hasattr(cls, "__attrs_attrs__")
     return module.split(".")[0] == "anthropic" and cls.__name__ in _SDK_USAGE_CLASSES
-
-
-def _short(obj: object) -> str:
-    try:
-        text = repr(obj)
-    except Exception:  # a repr that fails must not hide the comparison
-        text = f"<{type(obj).__name__} object>"
-    return text if len(text) <= _SUMMARY_SIDE else text[: _SUMMARY_SIDE - 3] + "..."
 
 
 def _qualified(obj: object) -> str:
@@ -103,7 +94,7 @@ def pytest_assertrepr_compare(
         lines = usage_diff(left, right)
     except Exception:  # let pytest explain what we cannot
         return None
-    summary = f"{_short(left)} == {_short(right)}"
+    summary = f"{type(left).__name__}(...) == {type(right).__name__}(...)"
     if not lines:
         return [
             summary,

@@ -467,7 +467,7 @@ class SSEDecoder:
                 break
             e = find(b"\n", max(nl + 6, scan), stop)
             if e < 0 or e + 1 >= stop:
-                if stop == n:
+                if True:
                     hold = n if e < 0 else e
                 break
             if data[e + 1] != _LF or (limit is not None and e + 1 - p > limit):

@@ -134,6 +134,11 @@ class UsageSink:
     async def send(self, item: Any) -> None:
         """Send the stream's next item, waiting while the worker's buffer is full.
 
+        The item is counted if and only if this returns. Cancellation is taken only before
+        the item is offered; a send that has to wait for room then waits, shielded, until
+        the worker takes the item (the worker never waits for anything but items, so that
+        is soon) or refuses it by stopping.
+
         Args:
             item: Bytes or an event.
 
@@ -144,11 +149,16 @@ class UsageSink:
         """
         await anyio.lowlevel.checkpoint()
         message = self._message(item)
+        send = self._worker._send
         try:
             try:
-                self._worker._send.send_nowait(message)
+                send.send_nowait(message)
             except anyio.WouldBlock:
-                await self._worker._send.send(message)
+                # Shielded: a send cancelled while it waits could have had its item taken
+                # all the same. Once offered, the item is taken soon (the dispatcher only
+                # ever waits for items), or refused if the worker stops.
+                with anyio.CancelScope(shield=True):
+                    await send.send(message)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise LocalUsageError("the worker has stopped; the item was not taken") from None
 
@@ -184,7 +194,8 @@ class UsageSink:
             try:
                 self._worker._send.send_nowait((self._record, _END))
             except anyio.WouldBlock:
-                await self._worker._send.send((self._record, _END))
+                with anyio.CancelScope(shield=True):  # as in send()
+                    await self._worker._send.send((self._record, _END))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # the worker stopped meanwhile and finished the stream
 

@@ -92,7 +92,7 @@ DEFAULT_MODEL = "claude-sonnet-4-6"
 
 _DEFAULT_ADVISOR_MODEL = "claude-opus-4-7"
 
-CacheCreationArg = Mapping[str, Any] | _models.BetaCacheCreation | Literal["auto"] | None
+_CacheSplitArg = Mapping[str, Any] | _models.BetaCacheCreation | Literal["auto"] | None
 
 
 # -- plain data ---------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def _fields(**fields: Any) -> dict[str, Any]:
     return {key: _wire(value) for key, value in fields.items() if value is not None}
 
 
-def _split(cache_creation_arg: CacheCreationArg, total: int | None) -> Any:
+def _split(cache_creation_arg: _CacheSplitArg, total: int | None) -> Any:
     if isinstance(cache_creation_arg, str):
         if cache_creation_arg != "auto":
             raise ValueError(
@@ -221,7 +221,7 @@ def message_iteration(
     output_tokens: int | None = 0,
     cache_creation_input_tokens: int | None = 0,
     cache_read_input_tokens: int | None = 0,
-    cache_creation: CacheCreationArg = None,
+    cache_creation: _CacheSplitArg = None,
     model: str | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
@@ -266,7 +266,7 @@ def compaction_iteration(
     output_tokens: int | None = 0,
     cache_creation_input_tokens: int | None = 0,
     cache_read_input_tokens: int | None = 0,
-    cache_creation: CacheCreationArg = None,
+    cache_creation: _CacheSplitArg = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """Build an ``iterations`` entry of type ``compaction``: the summarizing call.
@@ -306,7 +306,7 @@ def advisor_iteration(
     output_tokens: int | None = 0,
     cache_creation_input_tokens: int | None = 0,
     cache_read_input_tokens: int | None = 0,
-    cache_creation: CacheCreationArg = None,
+    cache_creation: _CacheSplitArg = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """Build an ``iterations`` entry of type ``advisor_message``: one call to the advisor.
@@ -349,7 +349,7 @@ def fallback_iteration(
     output_tokens: int | None = 0,
     cache_creation_input_tokens: int | None = 0,
     cache_read_input_tokens: int | None = 0,
-    cache_creation: CacheCreationArg = None,
+    cache_creation: _CacheSplitArg = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """Build an ``iterations`` entry of type ``fallback_message``: the attempt that served.
@@ -393,7 +393,7 @@ def message_start(
     output_tokens: int | None = 1,
     cache_creation_input_tokens: int | None = 0,
     cache_read_input_tokens: int | None = 0,
-    cache_creation: CacheCreationArg = "auto",
+    cache_creation: _CacheSplitArg = "auto",
     model: str | None = DEFAULT_MODEL,
     service_tier: str | None = "standard",
     message_id: str = "msg_test",
@@ -698,7 +698,7 @@ def text_stream(
     output_tokens: int | None = 15,
     cache_creation_input_tokens: int | None = 0,
     cache_read_input_tokens: int | None = 0,
-    cache_creation: CacheCreationArg = "auto",
+    cache_creation: _CacheSplitArg = "auto",
     model: str | None = DEFAULT_MODEL,
     service_tier: str | None = "standard",
     stop_reason: str | None = "end_turn",
@@ -906,7 +906,7 @@ class _ReplaySource:
         pieces: list[bytes],
         fail_after: int | None,
         delay: float,
-        exc: BaseException | type[BaseException],
+        exc: BaseException | Callable[[str], BaseException],
         fail_at: int | None,
     ) -> None:
         self._pieces = pieces
@@ -923,7 +923,7 @@ class _ReplaySource:
         await anyio.sleep(self._delay)
         if self._fail_after is not None and self._next == self._fail_after:
             exc = self._exc
-            if isinstance(exc, type):
+            if not isinstance(exc, BaseException):
                 exc = exc(f"replay_source failed at event {self._fail_at}, as asked")
             raise exc
         if self._next >= len(self._pieces):
@@ -944,7 +944,7 @@ def replay_source(
     chunk_size: int | None = None,
     delay: float = 0,
     fail_at: int | None = None,
-    exc: BaseException | type[BaseException] = ConnectionResetError,
+    exc: BaseException | Callable[[str], BaseException] = ConnectionResetError,
 ) -> AsyncIterator[bytes]:
     r"""Replay a transcript as an async iterator of bytes, like a response body being read.
 
@@ -961,8 +961,9 @@ def replay_source(
             event): every byte before that event is delivered, none of it or after. A chunk
             that would straddle the boundary is cut there. ``fail_at`` equal to the number of
             events fails after the whole transcript.
-        exc: The exception to raise: an instance, or a class called with a message
-            (default :class:`ConnectionResetError`, like a dropped connection).
+        exc: The exception to raise: an instance, or an exception class (or any callable)
+            called with a message (default :class:`ConnectionResetError`, like a dropped
+            connection).
 
     Returns:
         An async iterator of bytes (it needs no closing).
