@@ -49,7 +49,7 @@ from usagetally import BetaUsage, Policy, StreamError, UsageAccumulator
 Test = Callable[..., None]
 Fuzz = Callable[[Test], Test]
 
-QUICK_EXAMPLES = 120
+QUICK_EXAMPLES = 100
 LONG_EXAMPLES = 100_000
 
 settings.register_profile(

@@ -71,6 +71,10 @@ def load_vectors() -> list[Vector]:
 VECTORS = load_vectors()
 
 
+def is_pending(decoder: SSEDecoder) -> bool:
+    return decoder.pending  # a call, so that mypy does not narrow the property between asserts
+
+
 def pieces(stream: bytes, cuts: Sequence[int]) -> Iterator[bytes]:
     start = 0
     for cut in sorted(cuts):
@@ -126,7 +130,7 @@ def test_vector(vector: Vector, mode: str) -> None:
             assert decoder.last_event_id == vector.last_event_id
             assert decoder.retry == vector.retry
             assert decoder.bytes_fed == len(vector.stream)
-            assert not decoder.pending
+            assert not is_pending(decoder)
 
 
 def test_vector_inventory() -> None:
@@ -182,7 +186,7 @@ def test_many_events_in_one_chunk() -> None:
 def test_bom_split_across_chunks() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"\xef") == []
-    assert decoder.pending
+    assert is_pending(decoder)
     assert decoder.feed(b"\xbb") == []
     got = decoder._feed(b"\xbfdata: a\n\n")
     assert got == [(0, 3, ServerSentEvent(data="a"))]
@@ -270,15 +274,24 @@ def test_size_limit_is_the_same_for_kept_and_passed_over_events(
 
 def test_size_counts_line_endings_but_not_the_blank_line() -> None:
     assert SSEDecoder(max_event_size=10).feed(b"data: abc\n\n") == [ServerSentEvent(data="abc")]
-    assert SSEDecoder(max_event_size=11).feed(b"data: abc\r\n\r\n") == [
-        ServerSentEvent(data="abc")
-    ]
+    assert SSEDecoder(max_event_size=11).feed(b"data: abc\r\n\r\n") == [ServerSentEvent(data="abc")]
     with pytest.raises(EventTooLargeError):
         SSEDecoder(max_event_size=9).feed(b"data: abc\n\n")
     decoder = SSEDecoder(max_event_size=10)
     decoder.feed(b"data: abc\r")
     with pytest.raises(EventTooLargeError):
         decoder.feed(b"\n\r\n")  # the LF of the CRLF belongs to the line
+
+
+@pytest.mark.parametrize("cut", [11, 14, 15, 20, 23, 24])
+def test_size_limit_applies_to_an_unfinished_event_at_a_chunk_end(cut: int) -> None:
+    stream = b"event: abcdef\ndata: xyz\n\n"
+    for keep in (None, frozenset({"message"})):
+        decoder = SSEDecoder(keep=keep, max_event_size=10)
+        with pytest.raises(EventTooLargeError) as info:
+            decoder.feed(stream[:cut])
+            decoder.end()
+        assert (info.value.event_index, info.value.byte_offset) == (0, 0)
 
 
 def test_size_limit_applies_to_blocks_without_data() -> None:
@@ -330,9 +343,9 @@ def test_bad_max_event_size() -> None:
 def test_end_drops_the_unfinished_event() -> None:
     decoder = SSEDecoder()
     assert decoder.feed(b"data: a\n\nid: 3\ndata: b\n") == [ServerSentEvent(data="a")]
-    assert decoder.pending
+    assert is_pending(decoder)
     decoder.end()
-    assert not decoder.pending
+    assert not is_pending(decoder)
     assert decoder.last_event_id == ""
     assert decoder.events_dispatched == 1
     decoder.end()  # a second end() does nothing
@@ -343,23 +356,23 @@ def test_end_drops_the_unfinished_event() -> None:
 def test_end_drops_a_block_held_by_the_fast_path() -> None:
     decoder = SSEDecoder(keep={"message"})
     assert decoder.feed(b"event: content_block_delta\ndata: x\n") == []
-    assert decoder.pending
+    assert is_pending(decoder)
     decoder.end()
-    assert not decoder.pending
+    assert not is_pending(decoder)
     assert decoder.events_dispatched == 0
 
 
 def test_pending() -> None:
     decoder = SSEDecoder()
-    assert not decoder.pending
+    assert not is_pending(decoder)
     decoder.feed(b": comment\n")
-    assert decoder.pending
+    assert is_pending(decoder)
     decoder.feed(b"\n")
-    assert not decoder.pending
+    assert not is_pending(decoder)
     decoder.feed(b"data: a\r")
-    assert decoder.pending
+    assert is_pending(decoder)
     decoder.feed(b"\r")
-    assert not decoder.pending
+    assert not is_pending(decoder)
 
 
 # -- unicode ----------------------------------------------------------------------------------
@@ -369,7 +382,7 @@ def test_pending() -> None:
 def test_character_split_at_every_byte(char: str) -> None:
     stream = f"event: {char}\nid: {char}\ndata: {char}\n\n".encode()
     for cut in range(len(stream) + 1):
-        got, decoder = replay(stream, [cut])
+        got, _ = replay(stream, [cut])
         assert [e for _, _, e in got] == [ServerSentEvent(event=char, data=char, id=char)]
 
 
@@ -405,7 +418,7 @@ def test_keep_must_not_be_a_string() -> None:
 
 def test_bytes_like_chunks() -> None:
     decoder = SSEDecoder(keep={"message"})
-    events = decoder.feed(bytearray(b"event: a\ndata: 1\n\n"))
+    events = decoder.feed(bytearray(b"event: a\ndata: 1\n\n"))  # type: ignore[arg-type]
     events += decoder.feed(memoryview(b"data: 2\n\n"))  # type: ignore[arg-type]
     assert events == [ServerSentEvent(data="2")]
     assert decoder.events_dispatched == 2
@@ -450,10 +463,21 @@ def test_keep_can_be_dropped_between_chunks(first: bytes, rest: bytes, wanted: l
     assert got == [everything[i] for i in wanted]
 
 
+def test_keep_can_be_changed_between_chunks() -> None:
+    decoder = SSEDecoder(keep={"message"})
+    assert decoder.feed(b"event: ping\ndata: 1\n\n" * 40) == []
+    decoder._keep = {"ping"}
+    assert (
+        decoder.feed(b"event: ping\ndata: 2\n\n" * 40)
+        == [ServerSentEvent(event="ping", data="2")] * 40
+    )
+    assert decoder.events_dispatched == 80
+
+
 def test_module_imports_nothing_but_stdlib_attrs_and_errors() -> None:
     source = Path(__file__).parent.parent / "src" / "usagetally" / "_sse.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
-    imported = set()
+    imported: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imported.update(alias.name for alias in node.names)

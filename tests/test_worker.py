@@ -335,6 +335,30 @@ async def test_cancellation_keeps_partial_usage() -> None:
     assert worker.totals.incomplete == n
 
 
+@pytest.mark.parametrize("how", ["timeout", "cancel"])
+@pytest.mark.parametrize("cut", range(len(events(0)) + 1))
+async def test_cut_at_every_event_boundary(cut: int, how: str) -> None:
+    evs = events(7)
+    raw = [encode(e) for e in evs]
+    with anyio.move_on_after(30) as scope:
+        async with UsageWorker(max_buffer=2) as worker:
+            as_events, as_bytes = worker.open("events"), worker.open("bytes")
+            for event, chunk in zip(evs[:cut], raw[:cut], strict=True):
+                await as_events.send(event)
+                await as_bytes.send(chunk)
+            if how == "timeout":
+                scope.deadline = anyio.current_time()
+            else:
+                scope.cancel()
+            await anyio.sleep_forever()
+    assert scope.cancelled_caught
+    for key in ("events", "bytes"):
+        assert wire(worker.partial(key)) == merged(evs[:cut])
+        assert (key in worker.incomplete_keys) != complete(evs[:cut])
+    want = {k: (MODELS[7 % 3], merged(evs[:cut]) or {}) for k in ("events", "bytes")}
+    assert totals_of(worker) == (expected_totals(want) if cut else {})
+
+
 async def test_cancellation_while_producers_are_blocked() -> None:
     # Producers blocked on a full buffer when the worker's scope is cancelled: what they
     # had sent is counted, exactly.
@@ -442,6 +466,19 @@ async def test_plain_threads() -> None:
         await anyio.to_thread.run_sync(thread.join)
         usage = await worker.result("t")
     assert wire(usage) == merged(events(9))
+
+
+async def test_from_thread_methods_refuse_the_loop_thread() -> None:
+    async with UsageWorker() as worker:
+        sink = worker.open(1)
+        with pytest.raises(LocalUsageError, match="event loop's thread"):
+            sink.send_from_thread(b"")
+        with pytest.raises(LocalUsageError, match="event loop's thread"):
+            sink.close_from_thread()
+        with pytest.raises(LocalUsageError, match="event loop's thread"):
+            worker.open_from_thread(2)
+    with pytest.raises(LocalUsageError, match="not started"):
+        UsageWorker().open_from_thread(1)
 
 
 async def test_thousand_concurrent_streams_from_tasks_and_threads() -> None:

@@ -25,12 +25,15 @@ Rules:
   iterable (``client.beta.messages.stream(...)``) is entered first and what it yields is read.
 - State is updated before an item is handed on, so after a timeout or a cancellation the
   usage of everything read is there. Nothing here holds a task group or a cancel scope, and
-  nothing suspends except to read the source.
+  nothing suspends except to read, enter or close the source.
 - Cancellation is never caught. An exception raised by the source becomes a
-  :class:`SourceError` (the original is its ``__cause__``) carrying the usage read so far;
-  usagetally's own errors pass through with their ``partial``.
+  :class:`SourceError` (the original is its ``__cause__``) carrying the usage read so far:
+  :func:`accumulate` raises it, :class:`Tap` lets the original reach the caller's loop
+  unchanged and keeps the ``SourceError`` for :meth:`Tap.final`. usagetally's own errors pass
+  through with their ``partial``.
 
-Only this module and ``_worker.py`` may import anyio; the core stays pure.
+Nothing here imports anyio: these helpers await only the source, so they run under any
+event loop. Of the library, only ``_worker.py`` imports anyio; the core stays pure.
 """
 
 from __future__ import annotations
@@ -248,9 +251,10 @@ async def accumulate(
     Raises:
         SourceError: The source raised; the original exception is ``__cause__`` and
             ``partial`` holds the usage read before it.
-        StreamError: The stream sent something that cannot be accepted, or ended before it
-            was complete (:class:`IncompleteStreamError`); ``partial`` holds what was
-            counted. The source is closed (``aclose()`` or ``close()``) before it is raised.
+        StreamError: The stream sent something that cannot be accepted (the source is then
+            closed, with ``aclose()`` or ``close()``, before this is raised), or it ended
+            before it was complete (:class:`IncompleteStreamError`); ``partial`` holds what
+            was counted.
         LocalUsageError: ``source`` is not an async iterable.
 
     Cancellation propagates untouched; nothing is awaited on the way out.

@@ -1,4 +1,4 @@
-"""Server-sent events: the framing layer of the sans-I/O core (bytes in, events out).
+r"""Server-sent events: the framing layer of the sans-I/O core (bytes in, events out).
 
 Rules this module keeps:
 
@@ -16,7 +16,7 @@ Rules this module keeps:
   and the decoder ends an invalid sequence at any ASCII byte.
 - Linear time: nothing pending is rescanned or joined twice.
 - With ``keep``, events of other types are counted but not built, and whole events of the form
-  ``event: NAME\\ndata: ...\\n\\n`` are passed over on the bytes without being split into lines.
+  ``event: NAME\ndata: ...\n\n`` are passed over on the bytes without being split into lines.
   The result is the same as without the shortcut, in every case.
 """
 
@@ -48,16 +48,17 @@ _MAX_NAMES: Final = 16
 
 @attrs.frozen(kw_only=True)
 class ServerSentEvent:
-    """One dispatched server-sent event.
+    r"""One dispatched server-sent event.
 
     Attributes:
         event: The event type: the value of the block's last ``event`` field, or
             ``"message"`` when the block had none or an empty one.
-        data: The ``data`` fields of the block joined with ``"\\n"``.
+        data: The ``data`` fields of the block joined with ``"\n"``.
         id: The last event ID in force when the event was dispatched. It is sticky: a block
             without an ``id`` field inherits the previous one.
         retry: The reconnection time (milliseconds) set by a valid ``retry`` field of this
             event's block, or None when the block had none.
+
     """
 
     event: str = "message"
@@ -73,12 +74,13 @@ class ServerSentEvent:
 
         Raises:
             json.JSONDecodeError: The data is not valid JSON (a :class:`ValueError`).
+
         """
         return json.loads(self.data)
 
 
 class SSEDecoder:
-    """An incremental, WHATWG-conformant decoder of ``text/event-stream`` bytes.
+    r"""An incremental, WHATWG-conformant decoder of ``text/event-stream`` bytes.
 
     Feed it the body in chunks split anywhere; it returns the events completed by each chunk.
     It does no I/O.
@@ -99,10 +101,11 @@ class SSEDecoder:
 
     Example:
         >>> decoder = SSEDecoder()
-        >>> decoder.feed(b"event: ping\\ndata: {}\\n\\ndata: he")
+        >>> decoder.feed(b"event: ping\ndata: {}\n\ndata: he")
         [ServerSentEvent(event='ping', data='{}', id='', retry=None)]
-        >>> decoder.feed(b"llo\\r\\r")
+        >>> decoder.feed(b"llo\r\r")
         [ServerSentEvent(event='message', data='hello', id='', retry=None)]
+
     """
 
     def __init__(
@@ -110,14 +113,8 @@ class SSEDecoder:
     ) -> None:
         if max_event_size is not None and max_event_size < 0:
             raise ValueError(f"max_event_size must be >= 0, got {max_event_size}")
-        if isinstance(keep, str):
-            raise TypeError("keep must be a collection of event types, not a string")
         self._max = max_event_size
-        # Read on every feed; the accumulator may set it to None to see every later event.
-        self._keep: frozenset[str] | None = None if keep is None else frozenset(keep)
-        self._keep_ascii: frozenset[bytes] = frozenset(
-            k.encode("ascii") for k in self._keep or () if k.isascii()
-        )
+        self._keep = keep
         # Stream state.
         self._bom: bytes | None = b""  # leading bytes that may still be a BOM; None once decided
         self._cr_pending = False  # the last byte was a CR ending a line: skip one LF
@@ -139,11 +136,23 @@ class SSEDecoder:
         self._bytes_fed = 0
         self._closed = False
         self._error: EventTooLargeError | None = None
-        # Caches.
-        self._types: dict[bytes, str] = {b"": "message"}
+        self._types: dict[bytes, str] = {b"": "message"}  # decoded event types
+        self._region = _MAX_REGION
+
+    @property
+    def _keep(self) -> frozenset[str] | None:
+        # Internal: the accumulator sets it (to None, to see every event after message_stop).
+        # It applies from the next chunk on.
+        return self._kept
+
+    @_keep.setter
+    def _keep(self, keep: Collection[str] | None) -> None:
+        if isinstance(keep, str):
+            raise TypeError("keep must be a collection of event types, not a string")
+        self._kept = None if keep is None else frozenset(keep)
+        self._keep_ascii = frozenset(k.encode() for k in self._kept or () if k.isascii())
         self._names: set[bytes] = set()  # event names known to be passed over
         self._patterns: list[bytes] = []  # b"\nevent: NAME\ndata:" for each of them
-        self._region = _MAX_REGION
 
     # -- what the caller reads ---------------------------------------------------------------
 
@@ -195,6 +204,7 @@ class SSEDecoder:
                 completed before it in the same chunk, they are returned first and the error
                 is raised by the next call. After it, every call raises it again.
             LocalUsageError: The decoder was ended.
+
         """
         return [event for _, _, event in self._feed(chunk)]
 
@@ -205,6 +215,7 @@ class SSEDecoder:
 
         Raises:
             EventTooLargeError: The decoder failed earlier (see :meth:`feed`).
+
         """
         if self._error is not None:
             raise self._error
@@ -230,6 +241,7 @@ class SSEDecoder:
         Raises:
             EventTooLargeError: As :meth:`feed`.
             LocalUsageError: As :meth:`feed`.
+
         """
         if self._error is not None:
             raise self._error
@@ -282,32 +294,36 @@ class SSEDecoder:
         self, data: bytes, base: int, nl_hint: int, scan: int
     ) -> list[tuple[int, int, ServerSentEvent]]:
         # data[0] is at offset `base` of the stream and starts a line (or is the LF of a CRLF).
+        # The block's start and data buffer live in locals here; self has them on every exit.
         out: list[tuple[int, int, ServerSentEvent]] = []
         n = len(data)
         p = 0
         limit = self._max
-        keep = self._keep
+        keep = self._kept
+        bs = self._block_start
         if self._cr_pending:
             self._cr_pending = False
             if data[0] == _LF:
                 p = 1
-                start = self._block_start
-                if start >= 0 and limit is not None and base + 1 - start > limit:
+                if bs >= 0 and limit is not None and base + 1 - bs > limit:
                     return self._fail(out)
         fast = keep is not None
+        parts = self._parts
+        types = self._types
+        find = data.find
         cr = lf = -1  # the next CR and LF at or after p (n when there is none)
         while p < n:
             if cr < p:
-                cr = data.find(b"\r", p)
+                cr = find(b"\r", p)
                 if cr < 0:
                     cr = n
-            if fast and self._block_start < 0:
+            if fast and bs < 0:
                 p = self._skip(data, p, cr, nl_hint, scan)
                 nl_hint = -1
                 if p >= n:
                     break
             if lf < p:
-                lf = data.find(b"\n", p)
+                lf = find(b"\n", p)
                 if lf < 0:
                     lf = n
             if cr < lf:
@@ -322,21 +338,21 @@ class SSEDecoder:
                 nxt = lf + 1
             else:
                 start = base + p
-                if self._block_start < 0:
-                    self._block_start = start
+                if bs < 0:
+                    bs = start
+                self._block_start = bs
                 self._partial = [data[p:]]
                 self._partial_start = start
-                if limit is not None and base + n - self._block_start > limit:
+                if limit is not None and base + n - bs > limit:
                     return self._fail(out)
-                break
+                return out
             if eol == p:
                 # A blank line: dispatch the event.
                 self._last_id = self._id_buffer
-                parts = self._parts
                 if parts:
                     index = self._index
                     self._index = index + 1
-                    etype = self._types.get(self._type) or self._type_name(self._type)
+                    etype = types.get(self._type) or self._type_name(self._type)
                     if keep is None or etype in keep:
                         text = parts[0] if len(parts) == 1 else b"\n".join(parts)
                         event = ServerSentEvent(
@@ -345,31 +361,33 @@ class SSEDecoder:
                             id=self._last_id,
                             retry=self._block_retry,
                         )
-                        out.append((index, self._block_start, event))
-                    self._parts = []
+                        out.append((index, bs, event))
+                    parts = self._parts = []
                 self._type = b""
                 self._block_retry = None
-                self._block_start = -1
+                bs = -1
             else:
-                if self._block_start < 0:
-                    self._block_start = base + p
+                if bs < 0:
+                    bs = base + p
                 if data[p] == _COLON:
                     pass  # a comment
                 elif data.startswith(b"data:", p, eol):
-                    s = p + 5
-                    if s < eol and data[s] == _SPACE:
-                        s += 1
-                    self._parts.append(data[s:eol])
+                    v = p + 5
+                    if v < eol and data[v] == _SPACE:
+                        v += 1
+                    parts.append(data[v:eol])
                 elif data.startswith(b"event:", p, eol):
-                    s = p + 6
-                    if s < eol and data[s] == _SPACE:
-                        s += 1
-                    self._type = data[s:eol]
+                    v = p + 6
+                    if v < eol and data[v] == _SPACE:
+                        v += 1
+                    self._type = data[v:eol]
                 else:
-                    self._field(data[p:eol])
-                if limit is not None and base + nxt - self._block_start > limit:
+                    self._field(data[p:eol])  # appends to self._parts, which is `parts`
+                if limit is not None and base + nxt - bs > limit:
+                    self._block_start = bs
                     return self._fail(out)
             p = nxt
+        self._block_start = bs
         return out
 
     def _field(self, line: bytes) -> None:
@@ -409,7 +427,7 @@ class SSEDecoder:
         return True
 
     def _skip(self, data: bytes, p: int, stop: int, nl_hint: int, scan: int) -> int:
-        """Pass over events of the form ``event: NAME\\ndata:...\\n\\n`` that are not kept.
+        r"""Pass over events of the form ``event: NAME\ndata:...\n\n`` that are not kept.
 
         Called at a block boundary (no partial line, empty buffers, no pending CR); ``stop``
         is the first CR at or after ``p`` (or ``len(data)``): nothing at or beyond it is
@@ -452,8 +470,11 @@ class SSEDecoder:
                 if stop == n and n - p < 7 and b"event: ".startswith(data[p:]):
                     hold = n
                 break
-            nl = nl_hint if nl_hint >= 0 else find(b"\n", max(p + 7, scan), stop)
-            nl_hint = -1
+            if nl_hint >= 0:
+                nl = nl_hint
+                nl_hint = -1
+            else:
+                nl = find(b"\n", p + 7 if scan < p + 7 else scan, stop)
             if nl < 0:
                 if stop == n:
                     hold = n
@@ -465,9 +486,9 @@ class SSEDecoder:
                 if stop == n and n - nl - 1 < 5 and b"data:".startswith(data[nl + 1 :]):
                     hold = n
                 break
-            e = find(b"\n", max(nl + 6, scan), stop)
+            e = find(b"\n", nl + 6 if scan < nl + 6 else scan, stop)
             if e < 0 or e + 1 >= stop:
-                if True:
+                if stop == n:
                     hold = n if e < 0 else e
                 break
             if data[e + 1] != _LF or (limit is not None and e + 1 - p > limit):
@@ -475,7 +496,8 @@ class SSEDecoder:
             count += 1
             p = e + 2
             scan = -1
-            region = max(region, _MIN_REGION)
+            if region < _MIN_REGION:
+                region = _MIN_REGION
         self._index += count
         self._region = region
         if hold >= 0:
@@ -488,20 +510,19 @@ class SSEDecoder:
         return p
 
     def _pass_region(self, data: bytes, p: int, r: int) -> int:
-        """Count the events of ``data[p:r]`` if it is made only of events that can be skipped.
+        r"""Count the events of ``data[p:r]`` if it is made only of events that can be skipped.
 
         Returns their number; -1 when its first block is not of that form; 0 when something
-        further on is not. ``data[p:r]`` starts a
-        block, ends with ``\\n\\n`` and holds no CR; it is at most ``max_event_size + 1``
-        bytes long.
+        further on is not. ``data[p:r]`` starts a block, ends with ``\n\n`` and holds no CR;
+        it is at most ``max_event_size + 1`` bytes long.
 
-        Why counting suffices: let A = (LF count) / 3. Every ``\\n\\nevent: `` marks a blank
+        Why counting suffices: let A = (LF count) / 3. Every ``\n\nevent: `` marks a blank
         line followed by an ``event: `` line, and the region ends with a blank line, so there
-        are at least A blank lines when that count is A - 1. Every ``\\nevent: NAME\\ndata:``
+        are at least A blank lines when that count is A - 1. Every ``\nevent: NAME\ndata:``
         (and the first two lines, checked directly) is a pair of lines ``event: NAME`` then
         ``data:...``; A such pairs take 2A lines. With 3A lines in all, the other A lines are
         exactly the blank ones, none two in a row, the first line is an ``event`` line and the
-        last is blank: the region is A blocks of exactly ``event: NAME\\ndata:...\\n\\n``.
+        last is blank: the region is A blocks of exactly ``event: NAME\ndata:...\n\n``.
         """
         nl = data.find(b"\n", p, r)
         if not data.startswith(b"event: ", p, nl):

@@ -18,8 +18,11 @@ Design: one dispatcher task and one bounded memory object stream shared by every
   its partial usage kept). The dispatcher runs shielded from cancellation and never waits on
   anything but the shared stream, whose last sender is the worker itself, so it always ends
   promptly; no item it has taken can be lost to a cancellation.
-- An item is counted exactly when its ``send`` returned. A ``send`` that cannot be accepted
-  (after shutdown) raises :class:`LocalUsageError`; nothing is dropped silently.
+- An item is counted if and only if its ``send`` returned. A ``send`` that cannot be accepted
+  (after shutdown) raises :class:`LocalUsageError`; nothing is dropped silently. A ``send``
+  that has to wait for room waits shielded from cancellation (the dispatcher makes room
+  soon), because an item taken while its sender was being cancelled would otherwise be
+  counted although its ``send`` raised.
 - Threads: memory streams are not thread-safe, so the ``*_from_thread`` methods hop to the
   event loop with anyio's from-thread machinery and the token captured when the worker
   started (``anyio.lowlevel.current_token()``).
@@ -27,6 +30,7 @@ Design: one dispatcher task and one bounded memory object stream shared by every
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from types import TracebackType
 from typing import Any, Final
@@ -208,11 +212,12 @@ class UsageSink:
             item: Bytes or an event.
 
         Raises:
-            LocalUsageError: As :meth:`send`.
+            LocalUsageError: As :meth:`send`, or this is the event loop's thread (where it
+                would deadlock).
             anyio.RunFinishedError: The event loop has ended.
 
         """
-        token = self._worker._token
+        token = self._worker._from_thread()
         if isinstance(item, (bytearray, memoryview)):
             item = bytes(item)  # copied in this thread, before the caller can change it
         try:
@@ -224,10 +229,11 @@ class UsageSink:
         """:meth:`close` from a thread that is not the event loop's.
 
         Raises:
+            LocalUsageError: This is the event loop's thread (where it would deadlock).
             anyio.RunFinishedError: The event loop has ended.
 
         """
-        anyio.from_thread.run(self.close, token=self._worker._token)
+        anyio.from_thread.run(self.close, token=self._worker._from_thread())
 
     async def __aenter__(self) -> UsageSink:
         return self
@@ -257,6 +263,10 @@ class UsageWorker:
     every item already sent and finishes every stream still open with what it was fed: its
     partial usage is kept and it is marked incomplete unless it was complete. Nothing sent is
     lost or counted twice.
+
+    The worker's own methods and properties (:meth:`open`, :meth:`result`, :meth:`partial`,
+    :attr:`totals`, ...) belong to the event loop's thread; from other threads use the
+    ``*_from_thread`` methods.
 
     Args:
         max_buffer: How many items may wait in the shared buffer before ``send`` waits
@@ -306,6 +316,7 @@ class UsageWorker:
         self._stopping = False
         self._events = 0
         self._token: anyio.lowlevel.EventLoopToken
+        self._loop_thread: int | None = None
         self._send: MemoryObjectSendStream[Any]
         self._receive: MemoryObjectReceiveStream[Any]
         self._tg: TaskGroup
@@ -316,6 +327,7 @@ class UsageWorker:
         if self._state != "new":
             raise LocalUsageError("a UsageWorker runs once; make a new one")
         self._token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
         self._send, self._receive = anyio.create_memory_object_stream[Any](self._max_buffer)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
@@ -424,6 +436,18 @@ class UsageWorker:
                 if self._callback_error is None:
                     self._callback_error = exc
 
+    def _from_thread(self) -> anyio.lowlevel.EventLoopToken:
+        """Return the event loop's token, for a call from another thread."""
+        if self._loop_thread is None:
+            raise LocalUsageError("the worker has not started")
+        if threading.get_ident() == self._loop_thread:
+            # from_thread would wait for the loop, which is this thread: a deadlock.
+            raise LocalUsageError(
+                "a *_from_thread method was called in the event loop's thread; "
+                "await the plain method instead"
+            )
+        return self._token
+
     # -- streams ---------------------------------------------------------------------------
 
     def open(self, key: Hashable, *, model: str | None = None) -> UsageSink:
@@ -463,14 +487,14 @@ class UsageWorker:
             The stream's sink.
 
         Raises:
-            LocalUsageError: As :meth:`open`.
+            LocalUsageError: As :meth:`open`, or this is the event loop's thread.
 
         """
 
         def open_() -> UsageSink:
             return self.open(key, model=model)
 
-        return anyio.from_thread.run_sync(open_, token=self._token)
+        return anyio.from_thread.run_sync(open_, token=self._from_thread())
 
     async def result(self, key: Hashable) -> BetaUsage:
         """Wait until a stream is finished and return its final usage.
