@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 __all__ = [
@@ -58,6 +60,7 @@ __all__ = [
     "message_delta_usage_payloads",
     "object_locations",
     "output_tokens_details_payloads",
+    "payload_settings",
     "server_tool_use_payloads",
     "strict_violation_mutations",
     "unknown_fields",
@@ -92,6 +95,14 @@ STATUS_CLASSES: Mapping[str, str] = {
     "not_applied": "BetaFallbackCreditNotApplied",
 }
 """Class name of each known status type (any other is ``UnknownFallbackCreditStatus``)."""
+
+payload_settings = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+"""Settings for properties over these payloads.
+
+No per-example deadline and no "too slow" health check: on a loaded shared machine a payload
+with several iterations can take longer than hypothesis' 200 ms budget to build and check,
+which says nothing about correctness (speed is measured by ``benchmarks/``, not here).
+"""
 
 _ITERATION_COUNTS = (
     "input_tokens",
@@ -463,7 +474,11 @@ class CountLocation:
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    # The converter's path syntax: a bare name when unambiguous, else a quoted JSON string in
+    # brackets (an empty key, or one holding ".", "[", "]", quotes, spaces or unprintables).
+    if key and key.isprintable() and not any(c in key for c in ".[]\"' "):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
 
 
 def object_locations(payload: dict[str, Any], class_name: str) -> Iterator[ObjectLocation]:
@@ -579,19 +594,14 @@ def invalid_count_mutations(
     return Mutation(payload, target.path, problem, f"{target.path} = {value!r}")
 
 
-def _plain_name(name: str) -> bool:
-    # A dotted path cannot name an empty key, nor one holding "." or "[" unambiguously.
-    return bool(name) and "." not in name and "[" not in name
-
-
 @st.composite
 def strict_violation_mutations(
     draw: st.DrawFn, payloads: st.SearchStrategy[dict[str, Any]], class_name: str
 ) -> Mutation:
     """Draw a strict-valid payload and add one thing only the lenient converter accepts.
 
-    One of: an unknown field in any object (any JSON value, null included; its name is
-    non-empty and holds no "." nor "[", so that a dotted path names it), an unknown
+    One of: an unknown field in any object (any JSON value, null included; any name, the
+    path quoting it in brackets when a bare name would be ambiguous), an unknown
     ``type`` on one iteration entry, an unknown fallback-credit status ``type``, or an
     undocumented ``service_tier`` or ``speed``. The lenient converter must keep it and round
     trip it; the strict one must refuse it with ``path`` and ``problem``.
@@ -609,7 +619,7 @@ def strict_violation_mutations(
 
     if kind == "unknown_field":
         loc = draw(st.sampled_from(objects))
-        name = draw(_unknown_names(known_fields(loc.class_name)).filter(_plain_name))
+        name = draw(_unknown_names(known_fields(loc.class_name)))
         value = draw(json_values())
         loc.obj[name] = value
         path = _join(loc.path, name)

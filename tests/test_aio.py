@@ -442,6 +442,16 @@ async def test_stream_error_closes_the_source(closer: type[Source]) -> None:
     assert info.value.partial.input_tokens == 10
 
 
+async def test_stream_error_wins_over_a_failing_close() -> None:
+    class BadClose(Source):
+        async def aclose(self) -> None:
+            raise OSError("close failed")
+
+    with pytest.raises(MalformedEventError) as info:
+        await accumulate(BadClose([START, {"type": "message_delta", "usage": None}]))
+    assert info.value.partial is not None
+
+
 async def test_incomplete_stream() -> None:
     with pytest.raises(IncompleteStreamError) as info:
         await accumulate(aiter_of([START, DELTA]))
@@ -475,8 +485,12 @@ async def test_bytes_then_text() -> None:
 
 
 async def test_not_an_async_iterable() -> None:
-    with pytest.raises(LocalUsageError):
+    with pytest.raises(LocalUsageError, match="list is not an async iterable$"):
         await accumulate([START])  # type: ignore[arg-type]
+    pending = Source([START]).__anext__()
+    with pytest.raises(LocalUsageError, match="await it first"):
+        await accumulate(pending)  # type: ignore[arg-type]
+    await pending
 
 
 async def test_accumulate_lets_cancellation_through() -> None:

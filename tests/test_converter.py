@@ -36,6 +36,7 @@ from strategies import (
     invalid_count_mutations,
     message_delta_usage_payloads,
     object_locations,
+    payload_settings,
     strict_violation_mutations,
 )
 
@@ -875,11 +876,6 @@ def test_counts_of_unknown_iteration_types_are_checked() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_discriminated reports an explicit null type as 'required field is missing', "
-    "unlike every other required field, which says 'required field is null'",
-)
 @pytest.mark.parametrize("conv", BOTH)
 def test_iteration_with_null_type_says_null(conv: cattrs.Converter) -> None:
     assert_refused(
@@ -1054,14 +1050,9 @@ def test_converters_are_independent_objects() -> None:
         fresh_strict.structure(payload, BetaUsage)
 
 
-# --- Known bugs of the code under test -------------------------------------------------------
+# --- Regressions: bugs found by these tests, fixed ---------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the public union aliases IterationUsage and FallbackCreditStatus have no structure "
-    "hook: cattrs raises TypeError 'Could not disambiguate ...' instead of dispatching on type",
-)
 @pytest.mark.parametrize("conv", BOTH)
 def test_structure_as_public_union_aliases(conv: cattrs.Converter) -> None:
     # Union aliases are not ``type`` objects for mypy; cattrs accepts them at runtime.
@@ -1077,12 +1068,6 @@ def test_structure_as_public_union_aliases(conv: cattrs.Converter) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="UsageValidationError.prefixed drops an empty key: the strict refusal of an "
-    "unknown field named '' reports the path of the enclosing object ('server_tool_use', or "
-    "'' at the top level) instead of the field's own",
-)
 @pytest.mark.parametrize(
     ("payload", "container"),
     [
@@ -1103,12 +1088,6 @@ def test_unknown_field_with_empty_name_is_pointed_at(
     assert info.value.path != container
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="structure keeps references to the payload's own lists/dicts in unknown_fields "
-    "(and unstructure hands the same objects back out), so mutating the input payload or "
-    "the unstructured output silently changes a frozen model",
-)
 def test_structured_model_does_not_share_state_with_payloads() -> None:
     payload = _usage(extra={"ids": [1]})
     usage = LENIENT.structure(payload, BetaUsage)
@@ -1121,18 +1100,21 @@ def test_structured_model_does_not_share_state_with_payloads() -> None:
 # --- Properties ------------------------------------------------------------------------------
 
 
+@payload_settings
 @given(beta_usage_payloads(lenient=True))
 def test_lenient_round_trip_beta_usage(payload: dict[str, Any]) -> None:
     usage = assert_round_trip(LENIENT, payload, BetaUsage)
     assert_matches_wire(usage, payload)
 
 
+@payload_settings
 @given(message_delta_usage_payloads(lenient=True))
 def test_lenient_round_trip_message_delta_usage(payload: dict[str, Any]) -> None:
     delta = assert_round_trip(LENIENT, payload, BetaMessageDeltaUsage)
     assert_matches_wire(delta, payload)
 
 
+@payload_settings
 @given(st.data())
 def test_strict_round_trip(data: st.DataObject) -> None:
     cls = data.draw(st.sampled_from([BetaUsage, BetaMessageDeltaUsage]))
@@ -1159,6 +1141,7 @@ def _payloads(cls: type[Any], lenient: bool) -> st.SearchStrategy[dict[str, Any]
 
 
 @pytest.mark.parametrize(("conv", "lenient", "cls"), _mutation_params())
+@payload_settings
 @given(data=st.data())
 def test_invalid_count_error_points_at_it(
     conv: cattrs.Converter, lenient: bool, cls: type[Any], data: st.DataObject
@@ -1171,6 +1154,7 @@ def test_invalid_count_error_points_at_it(
 
 
 @pytest.mark.parametrize("cls", [BetaUsage, BetaMessageDeltaUsage])
+@payload_settings
 @given(data=st.data())
 def test_strict_refuses_what_lenient_keeps(cls: type[Any], data: st.DataObject) -> None:
     mutation: Mutation = data.draw(

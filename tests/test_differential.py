@@ -16,8 +16,9 @@ Each disagreement found is also a named case of the catalogue (``sdk_differs_*``
 
 Excluded, because the SDK cannot read them (SSE framing, not usage semantics): events without
 an ``event:`` line (the SDK drops them), a leading BOM before an event (the SDK keeps it, so
-the first field name is wrong) and invalid UTF-8 (the SDK raises ``UnicodeDecodeError``). ``valid_streams(
-sdk_readable=True)`` never generates them; the catalogue cases that have them are listed below.
+the first field name is wrong) and invalid UTF-8 (the SDK raises ``UnicodeDecodeError``).
+``valid_streams(sdk_readable=True)`` never generates them; the catalogue cases that have
+them are listed below (``SDK_UNREADABLE``).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import random
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,8 +196,9 @@ def test_bom_split_across_chunks() -> None:
 
 def test_second_bom_split_across_chunks_is_kept() -> None:
     decoder = SSEDecoder()
+    events = []
     for chunk in [b"\xef\xbb", b"\xbf\xef", b"\xbb\xbfdata: a\n\n", b"data: b\n\n"]:
-        events = decoder.feed(chunk)
+        events += decoder.feed(chunk)
     assert events == [ServerSentEvent(data="b")]
     assert decoder.events_dispatched == 1
 
@@ -243,15 +245,14 @@ def test_long_line_in_small_chunks_raises_early() -> None:
     assert decoder.feed(b"data: a\n\n") == [ServerSentEvent(data="a")]  # event 0, 9 bytes
     decoder.feed(b"event: x\n")
     decoder.feed(b"data: ")
-    fed = 15
+    block = 15
     with pytest.raises(EventTooLargeError) as info:
-        while True:
+        for _ in range(20):
             decoder.feed(b"x" * 10)
-            fed += 10
-            assert fed <= 100
+            block += 10
+    assert block == 95  # the chunk that took the unfinished line to 105 bytes raised
     error = info.value
     assert (error.limit, error.event_index, error.byte_offset) == (100, 1, 9)
-    assert fed + 10 == 105  # raised by the first chunk that took the block past 100 bytes
     assert "event 1" in str(error)
     assert "byte 9" in str(error)
 
@@ -332,6 +333,13 @@ def test_no_limit_accepts_a_large_line() -> None:
     assert events[0].data == "x" * (1 << 20)
 
 
+def test_long_data_lines_are_joined() -> None:
+    stream = b"data: " + b"a" * 100_000 + b"\ndata: \xe2\x82\xac" + b"b" * 70_000 + b"\n\n"
+    for size in (999, 65536, len(stream)):
+        got, _ = replay(stream, range(size, len(stream), size))
+        assert [e.data for _, _, e in got] == ["a" * 100_000 + "\n\u20ac" + "b" * 70_000]
+
+
 def test_bad_max_event_size() -> None:
     with pytest.raises(ValueError, match="max_event_size"):
         SSEDecoder(max_event_size=-1)
@@ -400,7 +408,7 @@ def test_event_defaults_and_json() -> None:
     event = ServerSentEvent(data='{"a": [1, 2]}')
     assert (event.event, event.id, event.retry) == ("message", "", None)
     assert event.json() == {"a": [1, 2]}
-    with pytest.raises(ValueError):  # noqa: PT011 - json.JSONDecodeError, whatever its text
+    with pytest.raises(json.JSONDecodeError):
         ServerSentEvent(data="{").json()
 
 
@@ -409,6 +417,18 @@ def test_retry_takes_effect_when_read() -> None:
     decoder.feed(b"retry: 30\n")
     assert decoder.retry == 30
     assert decoder.feed(b"data: a\n\n") == [ServerSentEvent(data="a", retry=30)]
+
+
+@pytest.mark.skipif(not hasattr(sys, "get_int_max_str_digits"), reason="no int() digit limit")
+def test_retry_too_long_for_int_is_ignored() -> None:
+    digits = b"9" * (sys.get_int_max_str_digits() + 1)
+    zeros = b"0" * (sys.get_int_max_str_digits() + 1)
+    decoder = SSEDecoder()
+    events = decoder.feed(b"retry: 5\nretry: " + digits + b"\ndata: a\n\n")
+    assert events == [ServerSentEvent(data="a", retry=5)]
+    assert decoder.feed(b"retry: " + zeros + b"7\ndata: b\n\n") == [
+        ServerSentEvent(data="b", retry=7)
+    ]
 
 
 def test_keep_must_not_be_a_string() -> None:

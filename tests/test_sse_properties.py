@@ -8,10 +8,12 @@ fast path must change nothing), and deliver every event as soon as its blank lin
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -150,13 +152,16 @@ def run(
 
 
 @contextmanager
-def knobs(min_region: int, hold_limit: int, max_names: int) -> Iterator[None]:
-    # Small values make the fast path's regions, hand-overs and name cache work on small
-    # streams; the defaults are drawn too.
+def knobs(
+    min_region: int, hold_limit: int, max_names: int, max_cooldown: int = _sse._MAX_COOLDOWN
+) -> Iterator[None]:
+    # Small values make the fast path's regions, hand-overs, name cache and back-off work on
+    # small streams; the defaults are drawn too.
     with (
         mock.patch.object(_sse, "_MIN_REGION", min_region),
         mock.patch.object(_sse, "_HOLD_LIMIT", hold_limit),
         mock.patch.object(_sse, "_MAX_NAMES", max_names),
+        mock.patch.object(_sse, "_MAX_COOLDOWN", max_cooldown),
     ):
         yield
 
@@ -292,6 +297,7 @@ knob_values = st.tuples(
     st.sampled_from([_sse._MIN_REGION, 0, 1, 40]),
     st.sampled_from([_sse._HOLD_LIMIT, _sse._HOLD_LIMIT, 0, 10]),
     st.sampled_from([_sse._MAX_NAMES, 0, 1]),
+    st.sampled_from([_sse._MAX_COOLDOWN, 0, 2]),
 )
 limits = st.none() | st.integers(0, 48) | st.integers(0, 160)
 
@@ -302,7 +308,7 @@ def test_decoder_agrees_with_the_spec(
     data: st.DataObject,
     keep: frozenset[str] | None,
     limit: int | None,
-    tuning: tuple[int, int, int],
+    tuning: tuple[int, int, int, int],
 ) -> None:
     stream = data.draw(streams())
     cuts = data.draw(chunkings(stream))
@@ -318,7 +324,7 @@ def test_keep_is_the_same_as_filtering_afterwards(
     data: st.DataObject,
     keep: frozenset[str],
     limit: int | None,
-    tuning: tuple[int, int, int],
+    tuning: tuple[int, int, int, int],
 ) -> None:
     stream = data.draw(st.one_of(streams(), anthropic_streams()))
     cuts = data.draw(chunkings(stream))
@@ -374,3 +380,44 @@ def test_fast_path_regions_reject_near_misses(
                 with knobs(min_region, _sse._HOLD_LIMIT, _sse._MAX_NAMES):
                     got = run(stream, cuts, keep=keep, limit=limit)
                 assert got.same_as(oracle(stream, keep=keep, limit=limit))
+
+
+# -- the vectors, read by the oracle --------------------------------------------------------------
+
+
+def vector_cases() -> list[tuple[str, bytes, list[ServerSentEvent], str, int | None]]:
+    cases = []
+    for path in sorted((Path(__file__).parent / "sse_vectors").glob("*.json")):
+        for raw in json.loads(path.read_text(encoding="utf-8"))["vectors"]:
+            if "input" in raw:
+                stream = raw["input"].encode("utf-8", "surrogatepass")
+            else:
+                stream = raw["input_latin1"].encode("latin-1")
+            events = [ServerSentEvent(**event) for event in raw["events"]]
+            cases.append((raw["name"], stream, events, raw["last_event_id"], raw["retry"]))
+    return cases
+
+
+VECTOR_CASES = vector_cases()
+
+
+@pytest.mark.parametrize(
+    ("stream", "events", "last_event_id", "retry"),
+    [case[1:] for case in VECTOR_CASES],
+    ids=[case[0] for case in VECTOR_CASES],
+)
+def test_vectors_agree_with_the_oracle(
+    stream: bytes, events: list[ServerSentEvent], last_event_id: str, retry: int | None
+) -> None:
+    # Two independent statements of the spec: the hand-written vectors and the oracle. The
+    # decoder's offsets in the vector replays are checked against the oracle's here.
+    expected = oracle(stream)
+    assert [event for _, _, event in expected.dispatched] == events
+    assert (expected.last_event_id, expected.retry) == (last_event_id, retry)
+    assert run(stream, []) == expected
+    for keep in KEEPS:
+        decoder = SSEDecoder(keep=keep)
+        dispatched: Dispatched = []
+        for end in range(1, len(stream) + 1):  # byte by byte: each event as soon as complete
+            dispatched += decoder._feed(stream[end - 1 : end])
+            assert dispatched == oracle(stream[:end], keep=keep).dispatched

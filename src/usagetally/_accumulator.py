@@ -246,7 +246,10 @@ class UsageAccumulator:
         if self._error is not None:
             raise self._error
         if self._mode == "bytes":
-            self._decoder.end()
+            try:
+                self._decoder.end()
+            except StreamError as exc:  # an oversized block found at the end of a chunk
+                raise self._fail(exc) from None
         index = self.events_seen
         if self._usage is None or self._stopped_at is None or self._deltas == 0:
             if self._usage is None:

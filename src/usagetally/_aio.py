@@ -38,6 +38,7 @@ event loop. Of the library, only ``_worker.py`` imports anyio; the core stays pu
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -212,7 +213,8 @@ def _iterator_of(source: Any) -> AsyncIterator[Any]:
         return source  # type: ignore[no-any-return]
     if hasattr(source, "__aiter__"):
         return source.__aiter__()  # type: ignore[no-any-return]
-    raise LocalUsageError(f"{type(source).__name__} is not an async iterable")
+    hint = " (await it first)" if inspect.isawaitable(source) else ""
+    raise LocalUsageError(f"{type(source).__name__} is not an async iterable{hint}")
 
 
 def _is_manager(source: Any) -> bool:
@@ -293,7 +295,9 @@ async def _read(source: Any, feeder: _Feeder) -> BetaUsage:
         try:
             feeder.feed(item)
         except UsageError:
-            await _close(iterator)
+            # The stream's own error is the one to report, even if closing fails too.
+            with contextlib.suppress(Exception):
+                await _close(iterator)
             raise
     return feeder.finish()
 

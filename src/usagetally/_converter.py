@@ -21,7 +21,10 @@ unknown, refuse coercion, report paths) are the product, and hand-written hooks 
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import attrs
@@ -41,6 +44,8 @@ from ._models import (
     BetaOutputTokensDetails,
     BetaServerToolUsage,
     BetaUsage,
+    FallbackCreditStatus,
+    IterationUsage,
     UnknownFallbackCreditStatus,
     UnknownIterationUsage,
 )
@@ -56,6 +61,13 @@ SPEEDS = frozenset({"standard", "fast"})
 # A field check takes the wire value and returns the model value or raises
 # UsageValidationError with a path relative to the value itself ("" for the value).
 _Check = Callable[[Any], Any]
+
+
+def _key_path(key: str) -> str:
+    """Return a key as a path step: bare when unambiguous, else quoted in brackets."""
+    if key and key.isprintable() and not any(c in key for c in ".[]\"' "):
+        return key
+    return f"[{json.dumps(key)}]"
 
 
 def _show(value: Any) -> str:
@@ -132,7 +144,7 @@ def _object(
             try:
                 kwargs[key] = check(value)
             except UsageValidationError as exc:
-                raise exc.prefixed(key) from None
+                raise exc.prefixed(_key_path(key)) from None
         if not required_set <= kwargs.keys():
             key = next(k for k in required if k not in kwargs)
             problem = "required field is missing" if key not in obj else "required field is null"
@@ -143,8 +155,9 @@ def _object(
             extra = {k: v for k, v in obj.items() if k not in known}
             if strict:
                 first = next(iter(extra))
-                raise UsageValidationError(first, f"unknown field in {name}")
-            kwargs["unknown_fields"] = extra
+                raise UsageValidationError(_key_path(first), f"unknown field in {name}")
+            # A deep copy, read-only: a frozen model must not share state with its payload.
+            kwargs["unknown_fields"] = MappingProxyType(copy.deepcopy(extra))
         return cls(**kwargs)
 
     return structure
@@ -162,9 +175,10 @@ def _discriminated(
             raise UsageValidationError("", f"expected an object ({what}), got {_show(obj)}")
         kind = obj.get("type")
         if type(kind) is not str:
-            problem = "required field is missing" if kind is None else "expected a string"
-            if kind is not None:
-                problem += f", got {_show(kind)}"
+            if kind is None:
+                problem = "required field is null" if "type" in obj else "required field is missing"
+            else:
+                problem = f"expected a string, got {_show(kind)}"
             raise UsageValidationError("type", problem)
         known = by_type.get(kind)
         if known is not None:
@@ -292,6 +306,8 @@ class _Structurers:
         )
         delta = _object(BetaMessageDeltaUsage, shared, strict=strict)
 
+        self.iteration = iteration
+        self.status = status
         self.by_class: dict[type, Callable[[Any], Any]] = {
             BetaUsage: usage,
             BetaMessageDeltaUsage: delta,
@@ -321,7 +337,8 @@ def _unstructure(obj: Any) -> Any:
             value = getattr(obj, name)
             if value is not None:
                 out[name] = _unstructure(value)
-        out.update(obj.unknown_fields)
+        if obj.unknown_fields:
+            out.update(copy.deepcopy(dict(obj.unknown_fields)))
         return out
     if isinstance(obj, tuple):
         return [_unstructure(v) for v in obj]
@@ -359,6 +376,11 @@ def make_converter(*, strict: bool = False) -> cattrs.Converter:
     for cls, fn in structurers.by_class.items():
         conv.register_structure_hook(cls, _hook(fn))
         conv.register_unstructure_hook(cls, _unstructure)
+    # The public union aliases dispatch on ``type`` like the fields that hold them.
+    conv.register_structure_hook_func(lambda t: t == IterationUsage, _hook(structurers.iteration))
+    conv.register_structure_hook_func(
+        lambda t: t == FallbackCreditStatus, _hook(structurers.status)
+    )
     return conv
 
 

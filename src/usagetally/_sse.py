@@ -14,7 +14,8 @@ Rules this module keeps:
 - Lines are found on the bytes and a field's value is decoded once, when it is needed. That
   equals decoding the stream first: CR, LF and ":" are ASCII, never part of a UTF-8 sequence,
   and the decoder ends an invalid sequence at any ASCII byte.
-- Linear time: nothing pending is rescanned or joined twice.
+- Linear time: a long line arriving in pieces is joined once, and what the fast path holds
+  between chunks is bounded.
 - With ``keep``, events of other types are counted but not built, and whole events of the form
   ``event: NAME\ndata: ...\n\n`` are passed over on the bytes without being split into lines.
   The result is the same as without the shortcut, in every case.
@@ -39,9 +40,14 @@ _SPACE: Final = 0x20
 # A partial block held raw by the fast path is handed to the general path beyond this size,
 # so that re-joining it with each new chunk stays cheap.
 _HOLD_LIMIT: Final = 64 * 1024
-# Regions checked at once by the fast path start at this size after a failed check.
+# The fast path checks regions of at least this many bytes at once, else goes event by event.
 _MIN_REGION: Final = 512
 _MAX_REGION: Final = 1 << 30
+# A data value at least this long is kept as a view of the line instead of a copy.
+_BIG_VALUE: Final = 64 * 1024
+# Each time in a row the fast path finds nothing to pass over, it leaves one block more to the
+# general path before trying again, up to this many.
+_MAX_COOLDOWN: Final = 64
 # How many passed-over event names the fast path counts by name (each costs one scan).
 _MAX_NAMES: Final = 16
 
@@ -125,7 +131,7 @@ class SSEDecoder:
         self._raw_scan = 0  # where the search for its next LF resumes
         # Block state (the spec's buffers).
         self._block_start = -1  # offset of the block's first line, -1 between blocks
-        self._parts: list[bytes] = []  # the data buffer, one item per data field
+        self._parts: list[bytes | memoryview] = []  # the data buffer, one item per data field
         self._type = b""  # the event type buffer
         self._block_retry: int | None = None
         self._id_buffer = ""  # the last event ID buffer
@@ -138,6 +144,7 @@ class SSEDecoder:
         self._error: EventTooLargeError | None = None
         self._types: dict[bytes, str] = {b"": "message"}  # decoded event types
         self._region = _MAX_REGION
+        self._misses = self._cooldown = 0
 
     @property
     def _keep(self) -> frozenset[str] | None:
@@ -267,18 +274,24 @@ class SSEDecoder:
                     return []
             else:
                 base = 0
-        nl_hint = scan = -1
+        nl_hint = scan = cr = lf = -1
         if self._partial:
-            if data.find(b"\n") < 0 and data.find(b"\r") < 0:
+            lf = data.find(b"\n")
+            cr = data.find(b"\r")
+            if lf < 0 and cr < 0:
                 self._partial.append(data)
                 limit = self._max
                 if limit is not None and self._bytes_fed - self._block_start > limit:
                     return self._fail([])
                 return []
+            # The pieces held hold no line ending: the search in the joined line starts here.
+            held = base - self._partial_start
             self._partial.append(data)
             data = b"".join(self._partial)
             base = self._partial_start
             self._partial = []
+            lf = held + lf if lf >= 0 else len(data)
+            cr = held + cr if cr >= 0 else len(data)
         elif self._raw:
             raw = self._raw
             data = raw + data
@@ -286,14 +299,16 @@ class SSEDecoder:
             nl_hint = self._raw_nl
             scan = self._raw_scan
             self._raw = b""
-        return self._run(data, base, nl_hint, scan)
+        return self._run(data, base, nl_hint, scan, cr, lf)
 
     # -- internals -------------------------------------------------------------------------
 
     def _run(
-        self, data: bytes, base: int, nl_hint: int, scan: int
+        self, data: bytes, base: int, nl_hint: int, scan: int, cr: int, lf: int
     ) -> list[tuple[int, int, ServerSentEvent]]:
         # data[0] is at offset `base` of the stream and starts a line (or is the LF of a CRLF).
+        # `cr` and `lf` are the first CR and LF in data when known (else -1); `nl_hint` and
+        # `scan` resume the fast path in a block held raw (else -1).
         # The block's start and data buffer live in locals here; self has them on every exit.
         out: list[tuple[int, int, ServerSentEvent]] = []
         n = len(data)
@@ -311,17 +326,19 @@ class SSEDecoder:
         parts = self._parts
         types = self._types
         find = data.find
-        cr = lf = -1  # the next CR and LF at or after p (n when there is none)
-        while p < n:
+        while p < n:  # cr and lf: the next CR and LF at or after p (n when there is none)
             if cr < p:
                 cr = find(b"\r", p)
                 if cr < 0:
                     cr = n
             if fast and bs < 0:
-                p = self._skip(data, p, cr, nl_hint, scan)
-                nl_hint = -1
-                if p >= n:
-                    break
+                if self._cooldown:
+                    self._cooldown -= 1
+                else:
+                    p = self._skip(data, p, cr, nl_hint, scan)
+                    nl_hint = -1
+                    if p >= n:
+                        break
             if lf < p:
                 lf = find(b"\n", p)
                 if lf < 0:
@@ -357,7 +374,7 @@ class SSEDecoder:
                         text = parts[0] if len(parts) == 1 else b"\n".join(parts)
                         event = ServerSentEvent(
                             event=etype,
-                            data=text.decode("utf-8", "replace"),
+                            data=str(text, "utf-8", "replace"),
                             id=self._last_id,
                             retry=self._block_retry,
                         )
@@ -375,7 +392,10 @@ class SSEDecoder:
                     v = p + 5
                     if v < eol and data[v] == _SPACE:
                         v += 1
-                    parts.append(data[v:eol])
+                    if eol - v < _BIG_VALUE:
+                        parts.append(data[v:eol])
+                    else:
+                        parts.append(memoryview(data)[v:eol])  # saves copying a long line
                 elif data.startswith(b"event:", p, eol):
                     v = p + 6
                     if v < eol and data[v] == _SPACE:
@@ -462,9 +482,10 @@ class SSEDecoder:
                         p = q + 2
                         region = min(2 * region, _MAX_REGION)
                         continue
-                    if passed == 0:
-                        region = (q + 2 - p) // 2  # something odd further on: look closer
-                        continue
+                    if passed < 0:
+                        break  # the first block is not of the form
+                    # Something odd further on: look closer, after one more block.
+                    region = (q + 2 - p) // 2
             # One block at a time.
             if not startswith(b"event: ", p):
                 if stop == n and n - p < 7 and b"event: ".startswith(data[p:]):
@@ -500,6 +521,12 @@ class SSEDecoder:
                 region = _MIN_REGION
         self._index += count
         self._region = region
+        if count:
+            self._misses = 0
+        elif hold < 0:
+            # Nothing passed over: after repeated misses (a stream whose events all have an
+            # id line, say) try less often; the general path gives the same result anyway.
+            self._misses = self._cooldown = min(self._misses + 1, _MAX_COOLDOWN)
         if hold >= 0:
             size = n - p
             if size <= _HOLD_LIMIT and (limit is None or size <= limit):
