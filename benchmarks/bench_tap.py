@@ -9,6 +9,11 @@ alike, reading the stream bare (``async for event in stream``) and through ``tap
 for ``client.beta.messages.stream()`` and for ``create(stream=True)``. The figure is the
 ratio of the medians (minimums printed too), on asyncio.
 
+With ``--instructions`` (needs valgrind; slow: minutes), part 1 is measured in instructions
+instead, which the load of a shared machine does not disturb: each case runs in its own
+process under callgrind, after a warm-up of both cases, twice and zero times; the difference
+divided by two is the instruction count of one read of the stream.
+
 Part 2, worker throughput: ``--streams`` streams are opened at once on one UsageWorker and
 fed, interleaved, from 8 tasks, as event mappings and as bytes; events per second is the
 number of items processed over the wall time from the first send to the last result.
@@ -19,7 +24,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -97,10 +106,7 @@ Case = Callable[[anthropic.AsyncAnthropic], Awaitable[int]]
 
 async def bench_tap(events: int, rounds: int) -> None:
     body = transcript(events)
-    pairs: dict[str, tuple[Case, Case]] = {
-        "stream()": (helper_bare, helper_tap),
-        "create(stream=True)": (raw_bare, raw_tap),
-    }
+    pairs = FAMILIES
     times: dict[str, list[float]] = {f"{k} {w}": [] for k in pairs for w in ("bare", "tap")}
     ratios: dict[str, list[float]] = {k: [] for k in pairs}
     async with client_for(body) as client:
@@ -137,6 +143,56 @@ async def bench_tap(events: int, rounds: int) -> None:
         print(
             f"  {kind:28} overhead {paired * 100:+.1f}% (median of paired ratios), "
             f"{medians * 100:+.1f}% (ratio of medians), {per_event:+.2f} us/event"
+        )
+
+
+FAMILIES: dict[str, tuple[Case, Case]] = {
+    "stream()": (helper_bare, helper_tap),
+    "create(stream=True)": (raw_bare, raw_tap),
+}
+
+
+async def run_one(family: str, which: str, times: int, events: int) -> None:
+    bare, tapped = FAMILIES[family]
+    async with client_for(transcript(events)) as client:
+        await bare(client)
+        await tapped(client)
+        for _ in range(times):
+            gc.collect()
+            await (bare if which == "bare" else tapped)(client)
+
+
+def instructions(family: str, which: str, times: int, events: int) -> int:
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--one",
+        family,
+        which,
+        str(times),
+        "--events",
+        str(events),
+    ]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    assert match, done.stderr
+    return int(match.group(1))
+
+
+def bench_instructions(events: int) -> None:
+    print(f"tap overhead in instructions (callgrind), {events} content_block_delta events:")
+    for family in FAMILIES:
+        base = instructions(family, "bare", 0, events)
+        bare = (instructions(family, "bare", 2, events) - base) / 2
+        tapped = (instructions(family, "tap", 2, events) - base) / 2
+        print(
+            f"  {family:28} bare {bare / 1e6:8.1f} M   tap {tapped / 1e6:8.1f} M   "
+            f"overhead {(tapped / bare - 1) * 100:+.2f}%, {(tapped - bare) / events:,.0f} "
+            "instructions/event"
         )
 
 
@@ -202,8 +258,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument(
+        "--one", nargs=3, metavar=("FAMILY", "WHICH", "TIMES"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
-    anyio.run(bench_tap, args.events, args.rounds)
+    if args.one:
+        family, which, times = args.one
+        anyio.run(run_one, family, which, int(times), args.events)
+        return
+    if args.instructions:
+        bench_instructions(args.events)
+    else:
+        anyio.run(bench_tap, args.events, args.rounds)
     for backend in ("asyncio", "trio"):
         print(f"worker throughput ({backend}, 8 feeding tasks):")
         for kind in ("mappings", "bytes"):

@@ -51,6 +51,7 @@ from workloads import (
     big_stream_size,
     big_stream_usage,
     long_line,
+    server_tool_loop,
     standard_workloads,
 )
 
@@ -215,9 +216,14 @@ class Contender:
     returns_usage: bool = True
 
 
+FEED = Contender("feed", "usagetally `UsageAccumulator.feed` + `finish`", ut_feed)
+HTTPX_SSE = Contender("httpx-sse", "httpx-sse decoder + `json.loads` + merge", httpx_sse_json)
+FLOOR = Contender("floor", "floor: `bytes.split(b'\\n\\n')`", floor_split, returns_usage=False)
+
+
 def contenders(sdk: SdkClients) -> list[Contender]:
     return [
-        Contender("feed", "usagetally `UsageAccumulator.feed` + `finish`", ut_feed),
+        FEED,
         Contender(
             "accumulate", "usagetally `accumulate` (async bytes)", ut_accumulate, is_async=True
         ),
@@ -233,8 +239,8 @@ def contenders(sdk: SdkClients) -> list[Contender]:
             sdk.create_stream,
             is_async=True,
         ),
-        Contender("httpx-sse", "httpx-sse decoder + `json.loads` + merge", httpx_sse_json),
-        Contender("floor", "floor: `bytes.split(b'\\n\\n')`", floor_split, returns_usage=False),
+        HTTPX_SSE,
+        FLOOR,
     ]
 
 
@@ -248,8 +254,8 @@ def join_chunks(w: Workload) -> int:
 def sweep_contenders() -> list[Contender]:
     """What the long-line sweep times: usagetally, httpx-sse, and joining the chunks."""
     return [
-        Contender("feed", "usagetally `UsageAccumulator.feed` + `finish`", ut_feed),
-        Contender("httpx-sse", "httpx-sse decoder + `json.loads` + merge", httpx_sse_json),
+        FEED,
+        HTTPX_SSE,
         Contender("join", "`b''.join(chunks)`, nothing parsed", join_chunks, returns_usage=False),
     ]
 
@@ -651,6 +657,7 @@ class Report:
     load: tuple[tuple[float, float, float], tuple[float, float, float]]
     profiles: dict[str, str] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
+    ping_check: list[tuple[Workload, dict[str, Series]]] = field(default_factory=list)
 
     def median(self, workload: str, key: str) -> float:
         return statistics.median(self.series[workload][key].values)
@@ -730,31 +737,43 @@ def evaluate(report: Report) -> None:
         if t.workload in by_name and t.workload not in report.profiles:
             report.profiles[t.workload] = profile_feed(by_name[t.workload])
         t.limit = LIMITS.get((t.key, t.workload)) or LIMITS.get((t.key, ""), "")
+        if t.workload == "server-tools" and not report.ping_check:
+            report.ping_check = ping_check(by_name[t.workload], report.settings)
+
+
+def ping_check(w: Workload, s: Settings) -> list[tuple[Workload, dict[str, Series]]]:
+    """Time the server-tool loop with and without its pings, side by side."""
+    bare = server_tool_loop(
+        turns=max(2, int(8 * s.scale)),
+        text_per_turn=max(1, int(60 * s.scale)),
+        pings_per_turn=max(1, int(250 * s.scale)),
+        answer_deltas=max(1, int(2_000 * s.scale)),
+        pings=False,
+    )
+    series = anyio.run(measure, [w, bare], [FEED, HTTPX_SSE, FLOOR], s, lambda message: None)
+    return [(w, series[w.name]), (bare, series[bare.name])]
 
 
 # What limits a target when it is missed, found by profiling during development (cProfile,
 # counting what the decoder scans, and timing variants of the core); shown only for a
 # missed target, next to the profile of the run itself.
 _PING_LIMIT = (
-    "every `ping` is taken off the fast path, at a cost that grows with the chunk. `ping` is "
-    "in the accumulator's keep set (`_KEPT` in `src/usagetally/_accumulator.py`, kept so "
-    "that a gap in event indices after `message_stop` means a forbidden event), so the "
-    "decoder's fast path (`SSEDecoder._skip` and `_pass_region` in `src/usagetally/_sse.py`), "
-    "which passes over whole `content_block_*` events on the bytes, stops at each one: the "
-    "ping is split into lines, built as a `ServerSentEvent` and dispatched. Worse, a ping "
-    "inside a region makes `_pass_region`'s counting check fail, and the region is halved and "
-    "counted again until the ping is cornered (about ten failed checks per ping with 64 KiB "
-    "chunks, each counting LFs, blocks and every known event name over the region). On this "
-    "workload `_pass_region` examines 4.0x the stream's bytes (1.1x on `text-20000`), and "
-    "2,021 of its 4,596 events are pings. Measured during development on this machine (best "
-    "of 30): `feed` took 21.6 ms, and 1.8 ms with `ping` passed over like the "
-    "`content_block_*` events, 3.0x the floor's 0.6 ms; with no pings during the searches "
-    "(the 21 in the answer left) it took 7.9 ms against 1.7 ms. On 21 MB of the big stream "
-    "(one ping every 500 deltas) `feed` runs at 48 MB/s, and at 189 MB/s with `ping` passed "
-    "over. The fix belongs in the core: pass over `ping` on the bytes until `message_stop` "
-    "(and only then widen the decoder's `keep` to see every event), and when a region check "
-    "fails, pass the region up to the first event that cannot be skipped instead of halving "
-    "it"
+    "the pings. `ping` is in the accumulator's keep set (`_KEPT` in "
+    "`src/usagetally/_accumulator.py`, kept so that a gap in event indices after "
+    "`message_stop` means a forbidden event), so the decoder's fast path (`SSEDecoder._skip` "
+    "and `_pass_region` in `src/usagetally/_sse.py`), which passes over whole "
+    "`content_block_*` events on the bytes, stops at every ping: each is split into lines, "
+    "built as a `ServerSentEvent` and dispatched. A ping amid skippable events also makes "
+    "`_pass_region`'s counting check fail, and the region is shrunk and counted again until "
+    "the ping is cornered (about nine failed checks per isolated ping with 64 KiB chunks, "
+    "each counting LFs, blocks and every known event name): on this workload `_pass_region` "
+    "examines 2.6x the stream's bytes (1.1x on `text-20000`). The table below, from this "
+    "run, shows the same stream without its pings. During development, on 21 MB of the "
+    "lazy big stream (one ping every 500 deltas), `feed` ran at 124 MB/s, and at 339 MB/s "
+    "with `ping` taken out of the keep set. The fix belongs in the core: pass over `ping` "
+    "on the bytes until `message_stop` (and only then widen the decoder's `keep` to see "
+    "every later event), and when a region check fails, pass the region up to the first "
+    "event that cannot be skipped instead of shrinking it"
 )
 LIMITS: dict[tuple[str, str], str] = {
     ("httpx-sse", "server-tools"): _PING_LIMIT,
@@ -796,6 +815,8 @@ def render(report: Report, chart: str | None) -> str:
         f"each value repeats a call until it lasts {report.settings.min_time * 1e3:.0f} ms); "
         f"the whole run took {report.seconds:.0f} s.\n"
     )
+    if report.mode == "smoke":
+        put("**Smoke run: tiny workloads, the figures mean nothing.**\n")
     put("\n## Machine\n\n")
     put(f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory']} RAM\n")
     put(f"- OS: {m['os']}\n- Python: {m['python']}\n- Packages: {m['packages']}\n")
@@ -934,6 +955,23 @@ def render(report: Report, chart: str | None) -> str:
         for limit, ts in limits.items():
             put("\n" + "".join(f"- {t.text}: {t.figure}\n" for t in ts))
             put(f"\n{_sentence(limit) if limit else 'Not analysed yet; see the profile below.'}\n")
+        if report.ping_check:
+            pc = report.ping_check
+            put(
+                "\nThe same server-tool loop with and without its pings, timed side by side "
+                "in this run:\n\n"
+                "| stream | events | `feed` (ms) | httpx-sse (ms) | floor (ms) "
+                "| `feed` / floor | httpx-sse / `feed` |\n|---|---:|---:|---:|---:|---:|---:|\n"
+            )
+            for w, series in pc:
+                med = {k: statistics.median(v.values) for k, v in series.items()}
+                to_floor = 1 / statistics.median(paired_ratios(series, "floor"))
+                sse = statistics.median(paired_ratios(series, "httpx-sse"))
+                put(
+                    f"| `{w.name}` | {w.events:,} | {_ms(med['feed'])} "
+                    f"| {_ms(med['httpx-sse'])} | {_ms(med['floor'])} | {_x(to_floor)} "
+                    f"| {_x(sse)} |\n"
+                )
         for name, prof in report.profiles.items():
             put(
                 f"\nProfile of `UsageAccumulator.feed` on `{name}` in this run (cProfile, per "

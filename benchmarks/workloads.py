@@ -300,9 +300,12 @@ def server_tool_loop(
     text_per_turn: int = 60,
     pings_per_turn: int = 250,
     answer_deltas: int = 2_000,
+    pings: bool = True,
     seed: int = SEED,
 ) -> Workload:
     """A web-search loop: ``turns`` sampling iterations, each a search, and many pings.
+
+    With ``pings=False`` the same stream without any ``ping`` (to see what they cost).
 
     Each turn writes some text, calls ``web_search`` (its input streamed as
     ``input_json_delta``), waits for the tool with pings, and gets a result block with five
@@ -381,10 +384,12 @@ def server_tool_loop(
         if k % 100 == 99:
             events.append(_PING)
     events += [_block_stop(index), _message_delta(delta_usage), _STOP]
+    if not pings:
+        events = [e for e in events if e is not _PING]
+    count = sum(e is _PING for e in events)
     return _workload(
-        "server-tools",
-        f"a web-search loop: {turns} searches, {turns + 1} iterations, "
-        f"{turns * pings_per_turn + answer_deltas // 100 + 1:,} pings",
+        "server-tools" if pings else "server-tools-no-pings",
+        f"a web-search loop: {turns} searches, {turns + 1} iterations, {count:,} pings",
         events,
         STREAM_CHUNK,
         _final_usage(start, delta_usage),

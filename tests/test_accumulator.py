@@ -32,7 +32,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 Event = dict[str, Any]
 
 
-def entry(kind: str, inp: int, out: int, read: int = 0, write: int = 0, **extra: Any) -> Event:
+def entry(kind: str, inp: int, out: Any, read: int = 0, write: int = 0, **extra: Any) -> Event:
     return {
         "type": kind,
         "input_tokens": inp,
