@@ -331,8 +331,19 @@ def test_event_after_stop_in_bytes_is_seen_even_when_normally_passed_over() -> N
     err = fail(data)
     assert isinstance(err, EventOrderError)
     assert err.event_index == 4
+    assert err.byte_offset == len(sse([start(), delta(output_tokens=2), STOP, PING]))
     assert err.partial is not None
     assert err.partial.output_tokens == 2
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 1 << 16])
+def test_pings_after_stop_are_fine_in_any_chunking(size: int) -> None:
+    data = sse([start(), PING, TEXT, delta(output_tokens=2), STOP, PING, PING])
+    acc = UsageAccumulator()
+    for i in range(0, len(data), size):
+        acc.feed(data[i : i + size])
+    assert acc.finish().output_tokens == 2
+    assert acc.events_seen == 7
 
 
 def test_error_event_keeps_type_and_message() -> None:

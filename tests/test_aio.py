@@ -134,7 +134,7 @@ def client_for(body: bytes) -> anthropic.AsyncAnthropic:
 
 
 @cache
-def sdk_items(name: str, helper: bool) -> list[Any]:
+def sdk_items(name: str, helper: bool, /) -> list[Any]:
     """The SDK's own event objects for an example (raw stream, or the stream() helper's)."""
 
     async def collect() -> list[Any]:
@@ -601,9 +601,9 @@ CUT_KINDS = ["bytes", "mappings", "httpx-sse", "sdk", "sdk-helper"]
 def cut_items(request: pytest.FixtureRequest) -> list[Any]:
     kind, name = request.param
     if kind == "sdk":
-        return sdk_items(name, helper=False)
+        return sdk_items(name, False)
     if kind == "sdk-helper":
-        return sdk_items(name, helper=True)
+        return sdk_items(name, True)
     return items_of(kind, transcript(name))
 
 
@@ -656,9 +656,16 @@ async def test_tap_keeps_partial_usage_at_every_boundary(
         assert counted.error is info.value
 
 
+@pytest.fixture
+def plain_helper_events() -> list[Any]:
+    return sdk_items("plain", True)  # outside the event loop: it runs one of its own
+
+
 @pytest.mark.parametrize("cut", range(0, 22, 3))
-async def test_tap_real_sdk_stream_cancelled_in_the_loop(cut: int) -> None:
-    events = sdk_items("plain", helper=True)
+async def test_tap_real_sdk_stream_cancelled_in_the_loop(
+    cut: int, plain_helper_events: list[Any]
+) -> None:
+    events = plain_helper_events
     async with client_for(transcript("plain")) as client:
         with anyio.CancelScope() as scope:
             async with client.beta.messages.stream(**REQUEST) as stream:

@@ -50,9 +50,10 @@ __all__ = ["Policy", "UsageAccumulator"]
 Policy = Literal["warn", "strict", "off"]
 """How consistency diagnostics are handled: collected and warned, raised, or not checked."""
 
-# Events the decoder hands over; every other named event is passed over unread. ping is kept
-# (cheap, rare) so that after message_stop a gap in event indices means a forbidden event.
-_KEPT = frozenset({"message_start", "message_delta", "message_stop", "error", "message", "ping"})
+# Events the decoder hands over; every other named event (ping included) is passed over
+# unread. After message_stop the decoder pauses, and from there on hands over every event,
+# since only ping may follow.
+_KEPT = frozenset({"message_start", "message_delta", "message_stop", "error", "message"})
 _USAGE_EVENTS = frozenset({"message_start", "message_delta", "message_stop", "error"})
 _CUMULATIVE = (
     "input_tokens",
@@ -99,6 +100,7 @@ class UsageAccumulator:
         self._policy = policy
         self._converter = _strict_converter if strict_types else converter
         self._decoder = SSEDecoder(max_event_size=max_event_size, keep=_KEPT)
+        self._decoder._until = frozenset({"message_stop"})
         self._mode: str | None = None
         self._index = 0  # next event index for feed_event / feed_sse
         self._state: dict[str, Any] | None = None
@@ -164,17 +166,28 @@ class UsageAccumulator:
 
         """
         self._enter("bytes")
+        decoder = self._decoder
         try:
-            dispatched = self._decoder._feed(chunk)
+            dispatched = decoder._feed(chunk)
+            while True:
+                for index, offset, sse in dispatched:
+                    if self._stopped_at is not None and index > self._stopped_at + 1:
+                        self._passed_over_after_stop(self._stopped_at + 1)
+                    self._dispatch_sse(sse.event, sse.data, index, offset)
+                    if self._stopped_at is not None:
+                        self._stopped_at = index  # pings after message_stop move it along
+                if self._stopped_at is None or decoder._keep is None:
+                    break
+                # The decoder paused after message_stop: read the rest seeing every event.
+                decoder._keep = None
+                dispatched = decoder._resume()
         except StreamError as exc:
-            raise self._fail(exc) from None
-        for index, offset, sse in dispatched:
-            if self._stopped_at is not None and index > self._stopped_at + 1:
-                self._passed_over_after_stop(self._stopped_at + 1)
-            self._dispatch_sse(sse.event, sse.data, index, offset)
-            if self._stopped_at is not None:
-                self._stopped_at = index  # pings after message_stop move the mark along
-        if self._stopped_at is not None and self._decoder.events_dispatched > self._stopped_at + 1:
+            if exc is not self._error:
+                raise self._fail(exc) from None
+            raise
+        if self._stopped_at is not None and decoder.events_dispatched > self._stopped_at + 1:
+            # Only after an untyped message_stop (no event name) can events have been passed
+            # over unread after it.
             self._passed_over_after_stop(self._stopped_at + 1)
 
     def _passed_over_after_stop(self, index: int) -> None:

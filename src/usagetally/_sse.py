@@ -145,6 +145,9 @@ class SSEDecoder:
         self._types: dict[bytes, str] = {b"": "message"}  # decoded event types
         self._region = _MAX_REGION
         self._misses = self._cooldown = 0
+        # Internal: after a kept event of one of these types, _feed returns at once and holds
+        # the rest of the chunk, so the caller can change `keep` before it is read (_resume).
+        self._until: frozenset[str] = frozenset()
 
     @property
     def _keep(self) -> frozenset[str] | None:
@@ -301,6 +304,18 @@ class SSEDecoder:
             self._raw = b""
         return self._run(data, base, nl_hint, scan, cr, lf)
 
+    def _resume(self) -> list[tuple[int, int, ServerSentEvent]]:
+        """Read what ``_feed`` held after an ``_until`` event, with the current ``keep``.
+
+        Returns:
+            As :meth:`_feed`.
+        """
+        raw = self._raw
+        if not raw or self._error is not None:
+            return []
+        self._raw = b""
+        return self._run(raw, self._bytes_fed - len(raw), self._raw_nl, self._raw_scan, -1, -1)
+
     # -- internals -------------------------------------------------------------------------
 
     def _run(
@@ -379,6 +394,15 @@ class SSEDecoder:
                             retry=self._block_retry,
                         )
                         out.append((index, bs, event))
+                        if etype in self._until:
+                            self._parts = []
+                            self._type = b""
+                            self._block_retry = None
+                            self._block_start = -1
+                            if nxt < n:
+                                self._raw = data[nxt:]
+                                self._raw_nl = self._raw_scan = -1
+                            return out
                     parts = self._parts = []
                 self._type = b""
                 self._block_retry = None
