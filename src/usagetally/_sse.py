@@ -309,6 +309,7 @@ class SSEDecoder:
 
         Returns:
             As :meth:`_feed`.
+
         """
         raw = self._raw
         if not raw or self._error is not None:
