@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import anyio
@@ -91,7 +91,7 @@ def wire(usage: Any) -> dict[str, Any] | None:
     return None if usage is None else dict(converter.unstructure(usage))
 
 
-def expected_totals(usages: dict[Hashable, tuple[str, dict[str, Any]]]) -> dict[str, list[int]]:
+def expected_totals(usages: Mapping[Any, tuple[str, dict[str, Any]]]) -> dict[str, list[int]]:
     """Per model: [input, output, cache read, cache creation], summed."""
     totals: dict[str, list[int]] = {}
     for model, usage in usages.values():
