@@ -4,7 +4,7 @@ The public names are all here; the modules behind them are private.
 """
 
 from ._accumulator import Policy, UsageAccumulator
-from ._aio import Tap, accumulate, tap
+from ._aio import Tap, UsageHook, accumulate, tap
 from ._converter import converter, make_converter
 from ._errors import (
     EventOrderError,
@@ -87,6 +87,7 @@ __all__ = [
     "UsageAccumulator",
     "UsageDiagnostic",
     "UsageError",
+    "UsageHook",
     "UsageSink",
     "UsageTotals",
     "UsageValidationError",

@@ -100,7 +100,8 @@ class UsageAccumulator:
         self._policy = policy
         self._converter = _strict_converter if strict_types else converter
         self._decoder = SSEDecoder(max_event_size=max_event_size, keep=_KEPT)
-        self._decoder._until = frozenset({"message_stop"})
+        # Pause after message_stop, and after untyped events (one may be message_stop).
+        self._decoder._until = frozenset({"message_stop", "message"})
         self._mode: str | None = None
         self._index = 0  # next event index for feed_event / feed_sse
         self._state: dict[str, Any] | None = None
@@ -171,32 +172,16 @@ class UsageAccumulator:
             dispatched = decoder._feed(chunk)
             while True:
                 for index, offset, sse in dispatched:
-                    if self._stopped_at is not None and index > self._stopped_at + 1:
-                        self._passed_over_after_stop(self._stopped_at + 1)
                     self._dispatch_sse(sse.event, sse.data, index, offset)
-                    if self._stopped_at is not None:
-                        self._stopped_at = index  # pings after message_stop move it along
-                if self._stopped_at is None or decoder._keep is None:
+                if self._stopped_at is not None and decoder._keep is not None:
+                    decoder._keep = None  # from message_stop on, see every event
+                if decoder._held is None:
                     break
-                # The decoder paused after message_stop: read the rest seeing every event.
-                decoder._keep = None
                 dispatched = decoder._resume()
         except StreamError as exc:
             if exc is not self._error:
                 raise self._fail(exc) from None
             raise
-        if self._stopped_at is not None and decoder.events_dispatched > self._stopped_at + 1:
-            # Only after an untyped message_stop (no event name) can events have been passed
-            # over unread after it.
-            self._passed_over_after_stop(self._stopped_at + 1)
-
-    def _passed_over_after_stop(self, index: int) -> None:
-        raise self._fail(
-            EventOrderError(
-                "an event other than ping (passed over unread) after message_stop",
-                event_index=index,
-            )
-        )
 
     def feed_sse(self, event: str, data: str) -> None:
         """Feed one server-sent event already decoded (for example by httpx-sse).
@@ -214,6 +199,26 @@ class UsageAccumulator:
         index = self._index
         self._index += 1
         self._dispatch_sse(event or "message", data, index, None)
+
+    def feed_skipped(self, event: str) -> None:
+        """Count one event that carries no usage, without reading it.
+
+        For callers that already know an event's type and that it carries no usage (a
+        ``content_block_*`` event or ``ping``): cheaper than :meth:`feed_event`, with the same
+        result. After ``message_stop`` anything but ``ping`` is refused, as ever.
+
+        Args:
+            event: The event's type.
+
+        Raises:
+            StreamError: As :meth:`feed`.
+            LocalUsageError: As :meth:`feed`.
+
+        """
+        if self._mode != "events" or self._stopped_at is not None:
+            self._enter("events")
+            self._dispatch(event, None, self._index, None)
+        self._index += 1
 
     def feed_event(self, event: Mapping[str, Any]) -> None:
         """Feed one event as its decoded JSON (a mapping with a ``type``).

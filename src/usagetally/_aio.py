@@ -56,9 +56,17 @@ from ._errors import (
 )
 from ._models import BetaUsage
 
-__all__ = ["Tap", "accumulate", "tap"]
+__all__ = ["Tap", "UsageHook", "accumulate", "tap"]
 
 T = TypeVar("T")
+
+UsageHook = Callable[[BetaUsage | None, str | None, bool], object]
+"""Called once per stream as ``hook(usage, model, complete)`` when it ends.
+
+``usage`` is the final usage, or the partial usage of a stream that failed, was cut or was
+cancelled (None if it failed before ``message_start``); ``model`` is the model named by
+``message_start``; ``complete`` says which. ``usagetally.otel.otel_hook`` makes one.
+"""
 
 # SDK objects: what each event type costs, in one lookup. Content-block events (and ping) carry
 # no usage and are the bulk of a stream: before message_stop they are only counted (True), so
@@ -176,11 +184,7 @@ class _Feeder:
         if counted is not None:
             if not counted:
                 return
-            if self.stopped:
-                self.acc.feed_sse(kind, "")
-            else:
-                # What feed_sse would do with it, without the calls: count it, read nothing.
-                self.acc._index += 1
+            self.acc.feed_skipped(kind)
         elif kind == "message_stop":
             self.acc.feed_event(_MESSAGE_STOP)
             self.stopped = True
@@ -235,6 +239,7 @@ async def accumulate(
     policy: Policy = "warn",
     strict_types: bool = False,
     max_event_size: int | None = None,
+    on_finish: UsageHook | None = None,
 ) -> BetaUsage:
     r"""Read a whole stream and return its final usage.
 
@@ -246,6 +251,10 @@ async def accumulate(
         policy: What to do with consistency diagnostics (see :class:`UsageAccumulator`).
         strict_types: Refuse unknown usage fields and iteration types.
         max_event_size: Largest event, in bytes, accepted from a byte source.
+        on_finish: Called once as ``on_finish(usage, model, complete)`` when the stream ends,
+            also when it fails or is cancelled (then with the partial usage and
+            ``complete=False``), in the caller's task (see :data:`UsageHook`). An exception
+            it raises on success propagates; on failure the stream's own error wins.
 
     Returns:
         The final usage.
@@ -274,10 +283,25 @@ async def accumulate(
     feeder = _Feeder(
         UsageAccumulator(policy=policy, strict_types=strict_types, max_event_size=max_event_size)
     )
-    if _is_manager(source):
-        async with source as stream:  # type: ignore[union-attr]
-            return await _read(stream, feeder)
-    return await _read(source, feeder)
+    try:
+        if _is_manager(source):
+            async with source as stream:  # type: ignore[union-attr]
+                usage = await _read(stream, feeder)
+        else:
+            usage = await _read(source, feeder)
+    except BaseException:
+        if on_finish is not None:
+            _report_failure(on_finish, feeder)
+        raise
+    if on_finish is not None:
+        on_finish(usage, feeder.acc.model, True)
+    return usage
+
+
+def _report_failure(hook: UsageHook, feeder: _Feeder) -> None:
+    # The stream's own error (or the cancellation) is what propagates, even if the hook fails.
+    with contextlib.suppress(Exception):
+        hook(feeder.acc.usage, feeder.acc.model, False)
 
 
 async def _read(source: Any, feeder: _Feeder) -> BetaUsage:
@@ -328,8 +352,10 @@ class Tap(Generic[T]):
         policy: Policy = "warn",
         strict_types: bool = False,
         max_event_size: int | None = None,
+        on_finish: UsageHook | None = None,
     ) -> None:
         self._source = source
+        self._on_finish = on_finish
         self._manager = source if _is_manager(source) else None
         self.stream: Any = None if self._manager is not None else source
         self._iterator: AsyncIterator[T] | None = None
@@ -394,7 +420,19 @@ class Tap(Generic[T]):
         self._anext = self._refuse
         self._feeding = False
         self._finalized = True
-        return self._feeder.finish()
+        return self._finish()
+
+    def _finish(self) -> BetaUsage:
+        hook, self._on_finish = self._on_finish, None  # called once at most
+        try:
+            usage = self._feeder.finish()
+        except BaseException:
+            if hook is not None:
+                _report_failure(hook, self._feeder)
+            raise
+        if hook is not None:
+            hook(usage, self._feeder.acc.model, True)
+        return usage
 
     # -- iteration -------------------------------------------------------------------------
 
@@ -463,6 +501,10 @@ class Tap(Generic[T]):
         self._closed = True
         if not self._finalized:
             self._anext = self._ended
+            if self._on_finish is not None:
+                # Closed without final(): report what the stream came to, complete or not.
+                with contextlib.suppress(StreamError):
+                    self._finish()
         iterator, stream = self._iterator, self.stream
         if iterator is not None and iterator is not stream:
             await _close(iterator)  # the generator __aiter__() made
@@ -496,6 +538,7 @@ def tap(
     policy: Policy = ...,
     strict_types: bool = ...,
     max_event_size: int | None = ...,
+    on_finish: UsageHook | None = ...,
 ) -> Tap[T]: ...
 
 
@@ -506,6 +549,7 @@ def tap(
     policy: Policy = ...,
     strict_types: bool = ...,
     max_event_size: int | None = ...,
+    on_finish: UsageHook | None = ...,
 ) -> Tap[T]: ...
 
 
@@ -515,6 +559,7 @@ def tap(
     policy: Policy = "warn",
     strict_types: bool = False,
     max_event_size: int | None = None,
+    on_finish: UsageHook | None = None,
 ) -> Tap[Any]:
     """Wrap a stream so that its usage is accumulated while it is read.
 
@@ -527,6 +572,8 @@ def tap(
         policy: What to do with consistency diagnostics (see :class:`UsageAccumulator`).
         strict_types: Refuse unknown usage fields and iteration types.
         max_event_size: Largest event, in bytes, accepted from a byte source.
+        on_finish: Called once as ``on_finish(usage, model, complete)`` by :meth:`Tap.final`,
+            or, if it is never called, when the tap is closed (see :data:`UsageHook`).
 
     Returns:
         A :class:`Tap` that yields the source's items unchanged.
@@ -541,4 +588,10 @@ def tap(
         usage = counted.final()
 
     """
-    return Tap(source, policy=policy, strict_types=strict_types, max_event_size=max_event_size)
+    return Tap(
+        source,
+        policy=policy,
+        strict_types=strict_types,
+        max_event_size=max_event_size,
+        on_finish=on_finish,
+    )

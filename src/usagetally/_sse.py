@@ -148,6 +148,7 @@ class SSEDecoder:
         # Internal: after a kept event of one of these types, _feed returns at once and holds
         # the rest of the chunk, so the caller can change `keep` before it is read (_resume).
         self._until: frozenset[str] = frozenset()
+        self._held: tuple[bytes, int, int] | None = None  # (data, its offset, where to resume)
 
     @property
     def _keep(self) -> frozenset[str] | None:
@@ -195,7 +196,13 @@ class SSEDecoder:
     @property
     def pending(self) -> bool:
         """Whether bytes of an unfinished event are buffered."""
-        return bool(self._bom or self._partial or self._raw or self._block_start >= 0)
+        return bool(
+            self._bom
+            or self._partial
+            or self._raw
+            or self._held is not None
+            or self._block_start >= 0
+        )
 
     # -- feeding -----------------------------------------------------------------------------
 
@@ -234,6 +241,7 @@ class SSEDecoder:
         self._cr_pending = False
         self._partial = []
         self._raw = b""
+        self._held = None
         self._reset_block()
 
     def _feed(self, chunk: bytes) -> list[tuple[int, int, ServerSentEvent]]:
@@ -278,6 +286,11 @@ class SSEDecoder:
             else:
                 base = 0
         nl_hint = scan = cr = lf = -1
+        if self._held is not None:  # the caller did not _resume(): keep the rest raw
+            rest, _, resume_at = self._held
+            self._held = None
+            self._raw = rest[resume_at:]
+            self._raw_nl = self._raw_scan = -1
         if self._partial:
             lf = data.find(b"\n")
             cr = data.find(b"\r")
@@ -311,32 +324,33 @@ class SSEDecoder:
             As :meth:`_feed`.
 
         """
-        raw = self._raw
-        if not raw or self._error is not None:
+        held = self._held
+        if held is None or self._error is not None:
             return []
-        self._raw = b""
-        return self._run(raw, self._bytes_fed - len(raw), self._raw_nl, self._raw_scan, -1, -1)
+        self._held = None
+        data, base, p = held
+        return self._run(data, base, -1, -1, -1, -1, p)
 
     # -- internals -------------------------------------------------------------------------
 
     def _run(
-        self, data: bytes, base: int, nl_hint: int, scan: int, cr: int, lf: int
+        self, data: bytes, base: int, nl_hint: int, scan: int, cr: int, lf: int, p: int = 0
     ) -> list[tuple[int, int, ServerSentEvent]]:
-        # data[0] is at offset `base` of the stream and starts a line (or is the LF of a CRLF).
+        # data[0] is at offset `base` of the stream; data[p] starts a line (or is the LF of a
+        # CRLF).
         # `cr` and `lf` are the first CR and LF in data when known (else -1); `nl_hint` and
         # `scan` resume the fast path in a block held raw (else -1).
         # The block's start and data buffer live in locals here; self has them on every exit.
         out: list[tuple[int, int, ServerSentEvent]] = []
         n = len(data)
-        p = 0
         limit = self._max
         keep = self._kept
         bs = self._block_start
         if self._cr_pending:
             self._cr_pending = False
-            if data[0] == _LF:
-                p = 1
-                if bs >= 0 and limit is not None and base + 1 - bs > limit:
+            if data[p] == _LF:
+                p += 1
+                if bs >= 0 and limit is not None and base + p - bs > limit:
                     return self._fail(out)
         fast = keep is not None
         parts = self._parts
@@ -401,8 +415,7 @@ class SSEDecoder:
                             self._block_retry = None
                             self._block_start = -1
                             if nxt < n:
-                                self._raw = data[nxt:]
-                                self._raw_nl = self._raw_scan = -1
+                                self._held = (data, base, nxt)  # no copy: resuming is O(1)
                             return out
                     parts = self._parts = []
                 self._type = b""

@@ -43,7 +43,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._accumulator import Policy, UsageAccumulator
-from ._aio import _Feeder
+from ._aio import UsageHook, _Feeder
 from ._errors import LocalUsageError, StreamError
 from ._figures import UsageTotals
 from ._models import BetaUsage
@@ -274,6 +274,9 @@ class UsageWorker:
         on_result: Called with a :class:`StreamResult` as each stream finishes, in the
             worker's task. It must not block. An exception it raises does not stop the
             worker; the first one is raised when the ``async with`` block exits.
+        on_finish: Called as ``on_finish(usage, model, complete)`` as each stream finishes
+            (see :data:`UsageHook`; ``usagetally.otel.otel_hook`` makes one), in the
+            worker's task, with the same error handling as ``on_result``.
         policy: What to do with consistency diagnostics (see :class:`UsageAccumulator`).
         strict_types: Refuse unknown usage fields and iteration types.
         max_event_size: Largest event, in bytes, accepted from a byte stream.
@@ -292,6 +295,7 @@ class UsageWorker:
         *,
         max_buffer: int = 256,
         on_result: Callable[[StreamResult], object] | None = None,
+        on_finish: UsageHook | None = None,
         policy: Policy = "warn",
         strict_types: bool = False,
         max_event_size: int | None = None,
@@ -302,6 +306,7 @@ class UsageWorker:
         UsageAccumulator(policy=policy)  # checks the policy now rather than at each open()
         self._max_buffer = max_buffer
         self._on_result = on_result
+        self._on_finish = on_finish
         self._options: dict[str, Any] = {
             "policy": policy,
             "strict_types": strict_types,
@@ -429,6 +434,12 @@ class UsageWorker:
             del self._streams[record.key]
         if record.done is not None:
             record.done.set()
+        if self._on_finish is not None:
+            try:
+                self._on_finish(usage, model, complete)
+            except Exception as exc:
+                if self._callback_error is None:
+                    self._callback_error = exc
         if self._on_result is not None:
             try:
                 self._on_result(result)

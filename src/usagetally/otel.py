@@ -31,7 +31,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from opentelemetry import trace
 from opentelemetry.metrics import Meter, get_meter
@@ -39,6 +39,7 @@ from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from . import __version__
+from ._aio import UsageHook as _UsageHook
 from ._errors import LocalUsageError
 from ._figures import (
     TokenCounts,
@@ -85,7 +86,7 @@ TOKEN_USAGE_BUCKETS: tuple[int, ...] = (
 )
 """The bucket boundaries the conventions give for ``gen_ai.client.token.usage``."""
 
-UsageHook = Callable[[BetaUsage | None, str | None, bool], None]
+UsageHook = _UsageHook
 """A callable that records the end of one stream, called as ``hook(usage, model, complete)``.
 
 ``usage`` is the final usage, or the partial usage of a failed stream (None when it failed
