@@ -19,6 +19,7 @@ printed (rerun one with ``USAGETALLY_FUZZ_SEED=<seed> make fuzz-long``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -76,8 +77,15 @@ def fuzz(request: pytest.FixtureRequest) -> Iterator[Fuzz]:
         yield settings(settings.get_profile("usagetally-fuzz-quick"))
         return
     chosen = int(os.environ.get("USAGETALLY_FUZZ_SEED") or random.SystemRandom().getrandbits(32))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    say = reporter.write_line if reporter is not None else print
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+
+    def say(line: str) -> None:
+        # Around the capture of the test's output, so that the seed is always shown.
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            (reporter.write_line if reporter is not None else print)(line)
+
     say(f"\nfuzz-long: seed {chosen} (rerun: USAGETALLY_FUZZ_SEED={chosen} make fuzz-long)")
     long = settings(settings.get_profile("usagetally-fuzz-long"))
     started = time.monotonic()
