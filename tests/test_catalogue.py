@@ -77,7 +77,7 @@ def check(case: dict[str, Any], outcome: Outcome) -> None:
     assert outcome.message is not None
     assert case["fragment"] in outcome.message
     assert outcome.event_index == case["event_index"]
-    if "byte_offset" in case and "byte_offset_xfail" not in case:
+    if "byte_offset" in case:
         assert outcome.byte_offset == case["byte_offset"]
     assert outcome.partial == case["partial"]
     if "error_type" in case:
@@ -146,15 +146,7 @@ def test_case_replayed_at_any_chunking(name: str) -> None:
         assert outcome.message == whole.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an event passed over unread after message_stop is reported without its byte "
-    "offset: StreamError.byte_offset is None (usagetally/_accumulator.py, "
-    "_passed_over_after_stop), although the decoder knows where the block starts",
-)
-@pytest.mark.parametrize(
-    "name", sorted(name for name, case in BY_NAME.items() if "byte_offset_xfail" in case)
-)
+@pytest.mark.parametrize("name", ["content_block_after_stop", "unknown_event_after_stop"])
 def test_passed_over_event_after_stop_names_its_byte_offset(name: str) -> None:
     case = BY_NAME[name]
     outcome = replay(case, [payload(case)])
@@ -162,13 +154,6 @@ def test_passed_over_event_after_stop_names_its_byte_offset(name: str) -> None:
     assert outcome.byte_offset == case["byte_offset"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EventTooLargeError raised by finish() has partial None when the oversized event "
-    "came in the same chunk as earlier events: the decoder returns those events and defers "
-    "its error, and UsageAccumulator.finish() calls SSEDecoder.end() outside _fail(), so the "
-    "error escapes without the partial and is not kept in .error",
-)
 def test_event_too_large_in_the_same_chunk_keeps_the_partial() -> None:
     start = (
         b'event: message_start\ndata: {"type":"message_start","message":'
@@ -183,12 +168,6 @@ def test_event_too_large_in_the_same_chunk_keeps_the_partial() -> None:
     assert acc.error is caught.value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EventOrderError's docstring lists 'a message_delta without usage', but the "
-    "accumulator raises MalformedEventError for it (usagetally/_errors.py against "
-    "_accumulator.py, _on_delta)",
-)
 def test_a_delta_without_usage_raises_the_class_its_docs_name() -> None:
     outcome = replay(BY_NAME["delta_usage_missing"], [payload(BY_NAME["delta_usage_missing"])])
     documented = "message_delta`` without usage" in (EventOrderError.__doc__ or "")

@@ -177,13 +177,6 @@ async def test_tap_source_raising_at_every_chunk_boundary(name: str) -> None:
         assert final.value.event_index == count
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="accumulate(): when the source's aclose() raises while it is being closed after a "
-    "stream error, that exception escapes (an OSError here) and the StreamError carrying the "
-    "partial usage is only its __context__ (usagetally/_aio.py, _read: `await _close(iterator)` "
-    "inside `except UsageError`)",
-)
 async def test_accumulate_source_failing_to_close_after_a_stream_error_keeps_the_usage_error() -> (
     None
 ):

@@ -127,7 +127,10 @@ class StreamError(UsageError):
 
 
 class MalformedEventError(StreamError, ValueError):
-    """An event's data is not valid JSON, or its usage payload is wrong.
+    """An event's data is not valid JSON, or its usage payload is wrong or missing.
+
+    For example a count that is not a non-negative integer, ``usage: null``, or a
+    ``message_delta`` that carries no usage.
 
     ``path`` is the JSON path inside the event (such as ``usage.output_tokens``) when the
     problem is a bad value, else None.
@@ -149,8 +152,8 @@ class MalformedEventError(StreamError, ValueError):
 class EventOrderError(StreamError):
     """An event arrived where the Messages stream protocol does not allow it.
 
-    For example usage before ``message_start``, a second ``message_start``, a
-    ``message_delta`` without usage, or an event other than ``ping`` after ``message_stop``.
+    For example usage before ``message_start``, a second ``message_start``, or an event other
+    than ``ping`` after ``message_stop``.
     """
 
 
