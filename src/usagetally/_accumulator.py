@@ -54,6 +54,7 @@ Policy = Literal["warn", "strict", "off"]
 # unread. After message_stop the decoder pauses, and from there on hands over every event,
 # since only ping may follow.
 _KEPT = frozenset({"message_start", "message_delta", "message_stop", "error", "message"})
+_PASSED_OVER = (b"content_block_delta", b"ping", b"content_block_start", b"content_block_stop")
 _USAGE_EVENTS = frozenset({"message_start", "message_delta", "message_stop", "error"})
 _CUMULATIVE = (
     "input_tokens",
@@ -102,6 +103,9 @@ class UsageAccumulator:
         self._decoder = SSEDecoder(max_event_size=max_event_size, keep=_KEPT)
         # Pause after message_stop, and after untyped events (one may be message_stop).
         self._decoder._until = frozenset({"message_stop", "message"})
+        # The names the decoder will pass over most, known now rather than learnt one by one.
+        for name in _PASSED_OVER:
+            self._decoder._skippable(name)
         self._mode: str | None = None
         self._index = 0  # next event index for feed_event / feed_sse
         self._state: dict[str, Any] | None = None

@@ -162,6 +162,12 @@ class SSEDecoder:
             raise TypeError("keep must be a collection of event types, not a string")
         self._kept = None if keep is None else frozenset(keep)
         self._keep_ascii = frozenset(k.encode() for k in self._kept or () if k.isascii())
+        # Where a kept event can start inside a region: a block naming it, or a block with no
+        # event line (its type is "message"). Used to pass over a region up to the first one.
+        self._kept_marks = (
+            *(b"\n\nevent: " + k + b"\n" for k in sorted(self._keep_ascii)),
+            b"\n\ndata:",
+        )
         self._names: set[bytes] = set()  # event names known to be passed over
         self._patterns: list[bytes] = []  # b"\nevent: NAME\ndata:" for each of them
 
@@ -522,7 +528,16 @@ class SSEDecoder:
                         continue
                     if passed < 0:
                         break  # the first block is not of the form
-                    # Something odd further on: look closer, after one more block.
+                    # Something further on is not passed over: most often a kept event.
+                    # Pass over everything before the first one in one go if that works.
+                    first = self._first_kept(data, p, q + 2)
+                    if first > p:
+                        passed = self._pass_region(data, p, first + 2)
+                        if passed > 0:
+                            count += passed
+                            p = first + 2
+                            continue
+                    # Something odd (a comment, an id line): look closer, after one block.
                     region = (q + 2 - p) // 2
             # One block at a time.
             if not startswith(b"event: ", p):
@@ -573,6 +588,16 @@ class SSEDecoder:
                 self._raw_scan = hold - p
                 return n
         return p
+
+    def _first_kept(self, data: bytes, p: int, r: int) -> int:
+        """Return where the first blank line before a possibly kept block is, or -1."""
+        first = -1
+        find = data.find
+        for mark in self._kept_marks:
+            at = find(mark, p, r if first < 0 else first)
+            if at >= 0:
+                first = at
+        return first
 
     def _pass_region(self, data: bytes, p: int, r: int) -> int:
         r"""Count the events of ``data[p:r]`` if it is made only of events that can be skipped.
