@@ -435,17 +435,17 @@ class UsageWorker:
         if record.done is not None:
             record.done.set()
         if self._on_finish is not None:
-            try:
-                self._on_finish(usage, model, complete)
-            except Exception as exc:
-                if self._callback_error is None:
-                    self._callback_error = exc
+            self._call(self._on_finish, usage, model, complete)
         if self._on_result is not None:
-            try:
-                self._on_result(result)
-            except Exception as exc:
-                if self._callback_error is None:
-                    self._callback_error = exc
+            self._call(self._on_result, result)
+
+    def _call(self, callback: Callable[..., object], *args: Any) -> None:
+        # A failing callback does not stop the worker; the first failure is raised at exit.
+        try:
+            callback(*args)
+        except Exception as exc:
+            if self._callback_error is None:
+                self._callback_error = exc
 
     def _from_thread(self) -> anyio.lowlevel.EventLoopToken:
         """Return the event loop's token, for a call from another thread."""
