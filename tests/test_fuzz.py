@@ -24,6 +24,7 @@ import json
 import os
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -93,8 +94,20 @@ def fuzz(request: pytest.FixtureRequest) -> Iterator[Fuzz]:
     def apply(test: Test) -> Test:
         return seed(chosen)(long(test))
 
+    RUNS.clear()
     yield apply
+    for name, runs in sorted(RUNS.items()):
+        say(f"fuzz-long: {name}: {runs} examples run")
     say(f"fuzz-long: module done in {time.monotonic() - started:.0f} s")
+
+
+RUNS: Counter[str] = Counter()
+"""Examples run per property (calls of its body, shrinking included), reported by --fuzz-long."""
+
+
+def count() -> None:
+    test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+    RUNS[test] += 1
 
 
 def _split_adds_up(usage: dict[str, Any]) -> bool:
@@ -123,6 +136,7 @@ def test_valid_streams_give_exactly_the_expected_usage(fuzz: Fuzz) -> None:
     @fuzz
     @given(valid_streams())
     def check(stream: Stream) -> None:
+        count()
         data = stream.to_bytes()
         acc = UsageAccumulator(policy="strict")
         acc.feed(data)
@@ -149,6 +163,7 @@ def test_valid_streams_any_chunking_and_feeding_mode(fuzz: Fuzz) -> None:
     @fuzz
     @given(valid_streams(), CUTS)
     def check(stream: Stream, cuts: list[int]) -> None:
+        count()
         expected = Outcome(usage=stream.expected)
         assert accumulated(stream.to_bytes(), "strict", cuts) == expected
 
@@ -176,6 +191,7 @@ def test_broken_streams_raise_only_usage_errors_whatever_the_chunking(
     @fuzz
     @given(mutated_streams(), CUTS, st.sampled_from(["strict", "off"]))
     def check(data: bytes, cuts: list[int], policy: Policy) -> None:
+        count()
         whole = accumulated(data, policy)
         if whole.error is not None:
             assert issubclass(getattr(usagetally, whole.error), StreamError)
@@ -190,6 +206,7 @@ def test_broken_streams_give_the_reference_outcome(fuzz: Fuzz) -> None:
     @fuzz
     @given(mutated_streams())
     def check(data: bytes) -> None:
+        count()
         expected = reference_outcome(parse_sse(data))
         actual = accumulated(data, "off")
         assert matches(actual, expected), (actual, expected)
@@ -203,6 +220,7 @@ def test_event_mutations_fed_as_events_give_the_reference_outcome(
     @fuzz
     @given(st.data())
     def check(data: st.DataObject) -> None:
+        count()
         stream = data.draw(frame_mutations(data.draw(valid_streams())))
         events = stream.events()
 
@@ -226,6 +244,7 @@ def test_partial_usage_is_what_the_events_before_the_failure_imply(
     @fuzz
     @given(mutated_streams())
     def check(data: bytes) -> None:
+        count()
         actual = accumulated(data, "strict")
         if actual.error is None:
             return
