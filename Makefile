@@ -1,6 +1,7 @@
 # Every target bootstraps .venv on first use (idempotent: reinstalls only when pyproject.toml changes).
+# Another Python: make test PYTHON=python3.10 VENV=.venv-3.10
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 

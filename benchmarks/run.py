@@ -396,7 +396,14 @@ async def measure(
 
 async def final_usages(workloads: list[Workload], cs: list[Contender]) -> dict[str, dict[str, Any]]:
     """Run every contender once per workload: ``{workload: {contender: final usage}}``."""
-    return {w.name: {c.key: await _result(c, w) for c in cs if c.returns_usage} for w in workloads}
+    # Plain loops: an await inside a nested comprehension is a SyntaxError before Python 3.11.
+    results: dict[str, dict[str, Any]] = {}
+    for w in workloads:
+        results[w.name] = {}
+        for c in cs:
+            if c.returns_usage:
+                results[w.name][c.key] = await _result(c, w)
+    return results
 
 
 def check_agreement(workloads: list[Workload]) -> dict[str, dict[str, Any]]:
