@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import typing
 from typing import Any
 
@@ -293,11 +294,12 @@ def test_union_aliases_list_their_members() -> None:
 
 @pytest.mark.parametrize("cls", CLASS_PARAMS)
 def test_docstring_documents_every_field(cls: type[Any]) -> None:
-    doc = cls.__doc__ or ""
+    # cleandoc: Python 3.13 dedents docstrings when compiling them, earlier versions do not.
+    doc = inspect.cleandoc(cls.__doc__ or "")
     assert "Attributes:" in doc
     attributes = doc.split("Attributes:", 1)[1]
     for field in attrs.fields(cls):
-        assert f"\n        {field.name}:" in attributes, field.name
+        assert f"\n    {field.name}:" in attributes, field.name
 
 
 def _assert_hashable_value(payload: dict[str, Any], cls: type[Any]) -> None:
