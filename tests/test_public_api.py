@@ -6,6 +6,7 @@ import importlib.resources
 import importlib.util
 import inspect
 import json
+import re
 import subprocess
 import sys
 import types
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 import usagetally
+import usagetally.otel
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = list(usagetally.__all__)
@@ -205,21 +207,7 @@ def _probe(module: str) -> dict[str, list[str]]:
     return report
 
 
-def _pure_params() -> list[Any]:
-    params = []
-    for name in PURE_MODULES:
-        written = importlib.util.find_spec(f"usagetally.{name}") is not None
-        params.append(
-            pytest.param(
-                name,
-                id=name,
-                marks=pytest.mark.xfail(not written, reason="module not written yet", strict=False),
-            )
-        )
-    return params
-
-
-@pytest.mark.parametrize("name", _pure_params())
+@pytest.mark.parametrize("name", PURE_MODULES)
 def test_pure_core_module_imports_no_io(name: str) -> None:
     report = _probe(f"usagetally.{name}")
     assert report["at_start"] == []
@@ -233,3 +221,41 @@ def test_the_purity_probe_sees_io_imports() -> None:
     assert report["at_start"] == []
     assert {"asyncio", "socket", "selectors"} <= {*report["after"], *report["dependencies"]}
     assert {"asyncio", "socket"} <= set(report["after"])
+
+
+_OPTIONAL = ["anthropic", "httpx2", "pydantic", "opentelemetry", "pytest"]
+
+
+def test_importing_the_package_imports_no_optional_dependency() -> None:
+    # The SDK interop, the testing kit and the OpenTelemetry module import what they need
+    # only when called: a user without the extras can import everything but usagetally.otel.
+    code = (
+        "import json, sys; import usagetally, usagetally.testing; "
+        f"print(json.dumps(sorted(m for m in {_OPTIONAL!r} if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(result.stdout) == []
+
+
+# --- Reference docs --------------------------------------------------------------------------
+
+_DOCS = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "docs").glob("*.md"))
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        *(("usagetally", name) for name in ALL if name != "__version__"),
+        *(("usagetally.otel", name) for name in usagetally.otel.__all__),
+    ],
+)
+def test_public_name_has_a_reference_entry(module: str, name: str) -> None:
+    # Each name has its own autodoc directive on some page of docs/.
+    assert re.search(rf"^\.\. auto\w+:: {re.escape(module)}\.{name}$", _DOCS, re.MULTILINE)
+
+
+def test_the_testing_kit_is_documented_whole() -> None:
+    # usagetally.testing is documented by automodule, which takes the names in its __all__.
+    assert re.search(r"^\.\. automodule:: usagetally\.testing\n   :members:$", _DOCS, re.MULTILINE)

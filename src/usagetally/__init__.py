@@ -5,6 +5,7 @@ The public names are all here; the modules behind them are private.
 
 from ._accumulator import Policy, UsageAccumulator
 from ._aio import Tap, UsageHook, accumulate, tap
+from ._anthropic import from_sdk_usage, to_sdk_usage
 from ._converter import converter, make_converter
 from ._errors import (
     EventOrderError,
@@ -98,8 +99,10 @@ __all__ = [
     "billed_totals",
     "context_window_tokens",
     "converter",
+    "from_sdk_usage",
     "make_converter",
     "tap",
+    "to_sdk_usage",
     "totals_by_model",
     "totals_by_type",
 ]
