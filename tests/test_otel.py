@@ -709,6 +709,22 @@ def test_importing_usagetally_does_not_import_opentelemetry() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_without_the_api_the_import_error_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None\n"
+        "import usagetally\n"
+        "try:\n"
+        "    import usagetally.otel\n"
+        "except ImportError as exc:\n"
+        "    assert \"pip install 'usagetally[otel]'\" in str(exc), exc\n"
+        "    assert isinstance(exc.__cause__, ImportError), exc.__cause__\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 # -- the bundled examples ------------------------------------------------------------------------
 
 # name: exact span attributes; billed counts per model. The model is the one message_start names.

@@ -33,10 +33,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from opentelemetry import trace
-from opentelemetry.metrics import Meter, get_meter
-from opentelemetry.trace import Span
-from opentelemetry.util.types import AttributeValue
+try:
+    from opentelemetry import trace
+    from opentelemetry.metrics import Meter, get_meter
+    from opentelemetry.trace import Span
+    from opentelemetry.util.types import AttributeValue
+except ImportError as exc:
+    raise ImportError(
+        "usagetally.otel needs the OpenTelemetry API; install it with: "
+        "pip install 'usagetally[otel]'"
+    ) from exc
 
 from . import __version__
 from ._aio import UsageHook as _UsageHook
