@@ -1,16 +1,18 @@
 """The ``usagetally`` command: replay captured streams and show their final usage.
 
 Exit status: 0 when every stream gave a final usage, 1 when a stream failed (one line on
-stderr per failure, never a traceback), 2 on bad arguments or an unreadable file.
+stderr per failure, never a traceback), 2 on bad arguments or an unreadable file, 130 when
+interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 from . import __version__
@@ -59,11 +61,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_chunks(stream: IO[bytes]) -> list[bytes]:
-    chunks = []
-    while chunk := stream.read(_CHUNK):
-        chunks.append(chunk)
-    return chunks
+class _ReadError(Exception):
+    """A file could not be read (the command exits 2)."""
+
+
+def _chunks(stream: IO[bytes], name: str) -> Iterator[bytes]:
+    """Yield the file in chunks as it is read, so that memory stays flat whatever its size."""
+    while True:
+        try:
+            chunk = stream.read(_CHUNK)
+        except OSError as exc:
+            raise _ReadError(f"cannot read {name}: {exc.strerror or exc}") from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 def _row(label: str, counts: TokenCounts) -> str:
@@ -124,7 +135,7 @@ def _table(
     return "\n".join(lines)
 
 
-def _replay(name: str, chunks: list[bytes], args: argparse.Namespace) -> bool:
+def _replay(name: str, chunks: Iterable[bytes], args: argparse.Namespace) -> bool:
     acc = UsageAccumulator(
         policy="strict" if args.strict else "warn", max_event_size=args.max_event_size
     )
@@ -153,35 +164,68 @@ def _replay(name: str, chunks: list[bytes], args: argparse.Namespace) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line.
 
+    Each file is replayed as it is read, in 64 KiB chunks, so that memory stays flat however
+    long the capture. Every path is opened once before anything is printed, so that a missing
+    or unreadable file is reported up front.
+
     Args:
         argv: The arguments (without the program name); ``sys.argv[1:]`` when None.
 
     Returns:
-        The exit status: 0 on success, 1 when a stream failed, 2 on bad arguments.
+        The exit status: 0 on success, 1 when a stream failed, 2 on bad arguments or an
+        unreadable file, 130 when interrupted (Ctrl-C).
 
     """
     args = _parser().parse_args(argv)
-    inputs: list[tuple[str, list[bytes]]] = []
+    try:
+        return _replay_all(args)
+    except _ReadError as exc:
+        print(f"usagetally: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("usagetally: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`usagetally replay ... | head`): say nothing
+        # more, and keep Python from complaining when it flushes stdout at exit.
+        _silence_stdout()
+        return 1
+
+
+def _replay_all(args: argparse.Namespace) -> int:
     for path in args.paths:
-        try:
-            if path == "-":
-                inputs.append(("<stdin>", _read_chunks(sys.stdin.buffer)))
-            else:
-                with open(path, "rb") as f:
-                    inputs.append((path, _read_chunks(f)))
-        except OSError as exc:
-            print(f"usagetally: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
+        if path != "-":
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError as exc:
+                raise _ReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
     ok = True
-    for index, (name, chunks) in enumerate(inputs):
+    for index, path in enumerate(args.paths):
         if index and not args.json:
             print()
         try:
-            ok = _replay(name, chunks, args) and ok
+            if path == "-":
+                ok = _replay("<stdin>", _chunks(sys.stdin.buffer, "<stdin>"), args) and ok
+            else:
+                try:
+                    f = open(path, "rb")  # noqa: SIM115 - closed just below
+                except OSError as exc:
+                    raise _ReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+                with f:
+                    ok = _replay(path, _chunks(f, path), args) and ok
         except UsageError as exc:  # a local misuse; reported, never a traceback
-            print(f"usagetally: {name}: {exc}", file=sys.stderr)
+            print(f"usagetally: {path}: {exc}", file=sys.stderr)
             ok = False
     return 0 if ok else 1
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
 
 
 def run() -> None:
