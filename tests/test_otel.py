@@ -700,15 +700,6 @@ def test_hook_defaults_to_the_global_meter_provider() -> None:
     hook(None, None, False)
 
 
-def test_importing_usagetally_does_not_import_opentelemetry() -> None:
-    code = (
-        "import sys, usagetally\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'opentelemetry')\n"
-        "assert not loaded, loaded\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
-
-
 def test_without_the_api_the_import_error_says_what_to_install() -> None:
     code = (
         "import sys\n"

@@ -65,6 +65,13 @@ class _ReadError(Exception):
     """A file could not be read (the command exits 2)."""
 
 
+def _open(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise _ReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def _chunks(stream: IO[bytes], name: str) -> Iterator[bytes]:
     """Yield the file in chunks as it is read, so that memory stays flat whatever its size."""
     while True:
@@ -195,11 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _replay_all(args: argparse.Namespace) -> int:
     for path in args.paths:
         if path != "-":
-            try:
-                with open(path, "rb"):
-                    pass
-            except OSError as exc:
-                raise _ReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            _open(path).close()
     ok = True
     for index, path in enumerate(args.paths):
         if index and not args.json:
@@ -208,11 +211,7 @@ def _replay_all(args: argparse.Namespace) -> int:
             if path == "-":
                 ok = _replay("<stdin>", _chunks(sys.stdin.buffer, "<stdin>"), args) and ok
             else:
-                try:
-                    f = open(path, "rb")  # noqa: SIM115 - closed just below
-                except OSError as exc:
-                    raise _ReadError(f"cannot read {path}: {exc.strerror or exc}") from exc
-                with f:
+                with _open(path) as f:
                     ok = _replay(path, _chunks(f, path), args) and ok
         except UsageError as exc:  # a local misuse; reported, never a traceback
             print(f"usagetally: {path}: {exc}", file=sys.stderr)
