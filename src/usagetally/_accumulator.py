@@ -9,14 +9,22 @@ Rules (usage-semantics.md, section 4), and everything that affects the result li
    (the SSE decoder passes over them), which is where the speed comes from.
 4. Events are dispatched on their SSE event name; an event without one (or named
    ``message``) is dispatched on the ``type`` of its JSON.
-5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``.
-   Only ``ping`` may follow ``message_stop``.
+5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``, or
+   after a ``message_start`` whose message is already finished (a non-null ``stop_reason``, as
+   the API sends with programmatic tool calling) followed by ``message_stop``. Only ``ping``
+   may follow ``message_stop``.
 6. Every failure raises a :class:`StreamError` naming the event index and byte offset and
    carrying the usage accumulated before the failing event; the failure is sticky.
 7. Consistency checks (diagnostics) run on each delta (reported iterations changing or
    disappearing, cumulative counts going down between deltas) and on the final usage (top
-   level against iterations; the cache TTL split against ``cache_creation_input_tokens``,
-   rebuilt from the iterations when they carry splits).
+   level against iterations; the cache TTL split against ``cache_creation_input_tokens``).
+   The final usage keeps what the wire said: a TTL split left stale by a delta (the API never
+   re-sends it) is kept as sent and reported as ``cache_split_stale``, a note that the
+   ``"strict"`` policy does not refuse; :func:`~usagetally.cache_writes` prices it.
+8. Diagnostics are kept on the accumulator and logged to the ``usagetally`` logger; they are
+   not Python warnings (the warnings registry would keep one entry per distinct text).
+
+The rules are explained, with their sources, in ``docs/semantics.md``.
 
 This module is pure: no I/O and no anyio.
 """
@@ -24,7 +32,7 @@ This module is pure: no I/O and no anyio.
 from __future__ import annotations
 
 import json
-import warnings
+import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -39,9 +47,8 @@ from ._errors import (
     StreamErrorEvent,
     UsageDiagnostic,
     UsageValidationError,
-    UsageWarning,
 )
-from ._figures import check_top_level, rebuild_cache_split
+from ._figures import check_top_level
 from ._models import BetaMessageDeltaUsage, BetaUsage
 from ._sse import SSEDecoder
 
@@ -63,6 +70,11 @@ _CUMULATIVE = (
     "cache_read_input_tokens",
 )
 _strict_converter = make_converter(strict=True)
+# Diagnostics that describe normal API behaviour: collected and logged (at INFO), never
+# refused under the "strict" policy.
+NOTES = frozenset({"cache_split_stale"})
+_log = logging.getLogger("usagetally")
+_log.addHandler(logging.NullHandler())  # a library logs only where the application says
 
 
 class UsageAccumulator:
@@ -74,8 +86,10 @@ class UsageAccumulator:
 
     Args:
         policy: What to do with consistency diagnostics: ``"warn"`` (default) collects them
-            in :attr:`diagnostics` and issues each as a :class:`UsageWarning`; ``"strict"``
-            raises :class:`InconsistentUsageError`; ``"off"`` skips the checks.
+            in :attr:`diagnostics` and logs each to the ``usagetally`` logger (WARNING);
+            ``"strict"`` raises :class:`InconsistentUsageError` for an inconsistency (notes
+            of normal API behaviour, such as ``cache_split_stale``, are still collected and
+            logged at INFO); ``"off"`` skips the checks.
         strict_types: Refuse unknown usage fields and iteration types instead of keeping them.
         max_event_size: Largest event, in bytes, accepted from :meth:`feed` (None: no limit).
 
@@ -112,6 +126,8 @@ class UsageAccumulator:
         self._usage: BetaUsage | None = None
         self._model: str | None = None
         self._deltas = 0
+        self._finished_at_start = False  # message_start's message had a stop_reason
+        self._start_cache_creation: int | None = None
         self._stopped_at: int | None = None
         self._delta_counts: dict[str, int] = {}
         self._diagnostics: list[UsageDiagnostic] = []
@@ -136,8 +152,12 @@ class UsageAccumulator:
 
     @property
     def complete(self) -> bool:
-        """Whether the stream has had a ``message_delta`` and then ``message_stop``."""
-        return self._stopped_at is not None and self._deltas > 0 and self._error is None
+        """Whether the stream is complete.
+
+        Complete means a ``message_delta`` (or a ``message_start`` whose message was already
+        finished) and then ``message_stop``.
+        """
+        return self._stopped_at is not None and self._has_final_counts() and self._error is None
 
     @property
     def error(self) -> StreamError | None:
@@ -146,7 +166,7 @@ class UsageAccumulator:
 
     @property
     def diagnostics(self) -> list[UsageDiagnostic]:
-        """The diagnostics collected under the ``"warn"`` policy, in order."""
+        """The diagnostics collected so far, in order (notes included under ``"strict"``)."""
         return list(self._diagnostics)
 
     @property
@@ -273,10 +293,10 @@ class UsageAccumulator:
             except StreamError as exc:  # an oversized block found at the end of a chunk
                 raise self._fail(exc) from None
         index = self.events_seen
-        if self._usage is None or self._stopped_at is None or self._deltas == 0:
+        if self._usage is None or self._stopped_at is None or not self._has_final_counts():
             if self._usage is None:
                 why = "the stream ended before message_start"
-            elif self._deltas == 0:
+            elif not self._has_final_counts():
                 why = "the stream ended before any message_delta (output_tokens is a placeholder)"
             else:
                 why = "the stream ended before message_stop"
@@ -284,17 +304,18 @@ class UsageAccumulator:
         usage = self._usage
         stop = self._stopped_at
         if self._policy != "off":
-            rebuilt = rebuild_cache_split(usage)
-            if rebuilt is not None:
-                usage = rebuilt
-            elif _split_mismatch(usage):
-                self._report("cache_split_mismatch", _split_message(usage), stop, usage)
+            split = _split_finding(usage, self._start_cache_creation)
+            if split is not None:
+                self._report(*split, stop, usage)
             for message in check_top_level(usage):
                 self._report("top_level_mismatch", message, stop, usage)
         self._final = usage
         return usage
 
     # -- internals -------------------------------------------------------------------------
+
+    def _has_final_counts(self) -> bool:
+        return self._deltas > 0 or self._finished_at_start
 
     def _enter(self, mode: str) -> None:
         if self._final is not None:
@@ -400,6 +421,8 @@ class UsageAccumulator:
         usage = self._structure(state, BetaUsage, "message.usage", index, offset)
         model = message.get("model")
         self._model = model if isinstance(model, str) else None
+        self._finished_at_start = isinstance(message.get("stop_reason"), str)
+        self._start_cache_creation = usage.cache_creation_input_tokens
         self._state = state
         self._usage = usage
 
@@ -517,13 +540,19 @@ class UsageAccumulator:
         offset: int | None = None,
     ) -> None:
         diagnostic = UsageDiagnostic(code=code, message=message, event_index=index)
-        if self._policy == "strict":
+        note = code in NOTES
+        if self._policy == "strict" and not note:
             exc = InconsistentUsageError(diagnostic, byte_offset=offset)
             exc.partial = partial
             self._error = exc
             raise exc
         self._diagnostics.append(diagnostic)
-        warnings.warn(str(diagnostic), UsageWarning, stacklevel=4)
+        _log.log(
+            logging.INFO if note else logging.WARNING,
+            "%s",
+            diagnostic,
+            extra={"usagetally_diagnostic": diagnostic},
+        )
 
 
 def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
@@ -541,20 +570,36 @@ def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
     return counts
 
 
-def _split_mismatch(usage: BetaUsage) -> bool:
+def _split_finding(usage: BetaUsage, at_start: int | None) -> tuple[str, str] | None:
+    """Judge the cache TTL split against ``cache_creation_input_tokens``.
+
+    Returns None when it adds up (or there is none); ``cache_split_stale`` when it added up to
+    the total of ``message_start`` and a delta changed the total since (normal: the split is
+    never re-sent); ``cache_split_mismatch`` otherwise (it never added up).
+    """
     split = usage.cache_creation
     if split is None:
-        return False
+        return None
+    covered = split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens
     total = usage.cache_creation_input_tokens or 0
-    return split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens != total
-
-
-def _split_message(usage: BetaUsage) -> str:
-    split = usage.cache_creation
-    assert split is not None
-    return (
+    if covered == total:
+        return None
+    parts = (
         f"cache_creation splits {split.ephemeral_5m_input_tokens} (5m) + "
-        f"{split.ephemeral_1h_input_tokens} (1h), which does not add up to "
-        f"cache_creation_input_tokens {usage.cache_creation_input_tokens or 0}, and the "
-        "iterations carry no split to rebuild it from"
+        f"{split.ephemeral_1h_input_tokens} (1h) = {covered}"
+    )
+    if covered == (at_start or 0):
+        change = (
+            f"so {total - covered} tokens are not in the split"
+            if total > covered
+            else f"which the split exceeds by {covered - total} tokens"
+        )
+        return (
+            "cache_split_stale",
+            f"{parts}, as sent on message_start; a message_delta changed "
+            f"cache_creation_input_tokens to {total}, {change} (the API never re-sends it)",
+        )
+    return (
+        "cache_split_mismatch",
+        f"{parts}, which does not add up to cache_creation_input_tokens {total}",
     )
