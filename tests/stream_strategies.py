@@ -1,6 +1,6 @@
 """Hypothesis strategies for whole Messages API streams, and an independent reference reader.
 
-The oracle here is written from ``usage-semantics.md`` (sections 2 to 4) and the WHATWG
+The oracle here is written from ``docs/semantics.md`` (sections 2 to 4) and the WHATWG
 event-stream rules, not read from ``usagetally``'s accumulator or decoder:
 
 - :func:`valid_streams` builds a stream from a *plan*: the final iterations of one documented
@@ -333,7 +333,7 @@ def merge_wire(start: Mapping[str, Any], deltas: Sequence[Mapping[str, Any]]) ->
 
 
 def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
-    """Apply the order and merge rules of usage-semantics section 4 to dispatched events.
+    """Apply the order and merge rules of docs/semantics.md, section 4 to dispatched events.
 
     Args:
         events: ``(event name, data, byte offset)`` as :func:`parse_sse` gives them (offset

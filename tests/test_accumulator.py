@@ -1,4 +1,4 @@
-"""The accumulator's merge rules, errors and diagnostics (usage-semantics.md, section 4)."""
+"""The accumulator's merge rules, errors and diagnostics (docs/semantics.md, section 4)."""
 
 from __future__ import annotations
 

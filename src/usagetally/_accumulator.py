@@ -1,6 +1,6 @@
 """The usage accumulator: events in, one exact final usage out.
 
-Rules (usage-semantics.md, section 4), and everything that affects the result lives here:
+Rules (docs/semantics.md, section 4), and everything that affects the result lives here:
 
 1. The first usage-bearing event must be ``message_start``; its usage is the starting snapshot.
 2. Each ``message_delta`` overwrites every usage field it carries; absent or null fields keep

@@ -1,6 +1,6 @@
 """Figures derived from a final usage, which no SDK gives, and totals across requests.
 
-Rules (usage-semantics.md, section 3), by the entries ``iterations`` holds:
+Rules (docs/semantics.md, section 3), by the entries ``iterations`` holds:
 
 - Compaction and server-tool loops: the top level is the sum over ``message`` entries;
   ``compaction`` entries are outside it but billed. Billed = the sum over all entries.
