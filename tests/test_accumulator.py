@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import gzip
 import json
 import logging
 import sys
@@ -742,3 +743,58 @@ def test_diagnostics_keep_no_memory_across_streams() -> None:
         assert sys.getallocatedblocks() - before < 500
     finally:
         logger.propagate = True
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"", "the body is empty"),
+        (b'{"a": 1}\n{"b": 2}\n', "JSON lines"),
+        (b'{"type": "message", "usage": {}}', "one JSON object"),
+        (b"[1, 2]", "the body is JSON, not an event stream"),
+        (gzip.compress(b"event: ping\ndata: {}\n\n"), "gzip-compressed"),
+        (bytes(range(256)), "binary data"),
+        ("data: hi\n\n".encode("utf-16"), "binary data"),
+        (b"<html>502 Bad Gateway</html>\n", "no event or data lines"),
+    ],
+    ids=["empty", "json-lines", "json", "json-array", "gzip", "binary", "utf-16", "html"],
+)
+def test_a_body_that_is_no_event_stream_says_what_it_is(body: bytes, says: str) -> None:
+    for chunks in ([body], [body[i : i + 3] for i in range(0, len(body), 3)], []):
+        if not chunks and body:
+            continue
+        acc = UsageAccumulator()
+        with pytest.raises(IncompleteStreamError) as info:
+            for chunk in chunks:
+                acc.feed(chunk)
+            acc.finish()
+        assert str(info.value).startswith("the stream ended before message_start: the body ")
+        assert says in str(info.value)
+        assert info.value.partial is None
+
+
+def test_a_json_error_body_is_an_error_event_naming_its_type() -> None:
+    body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    acc = UsageAccumulator()
+    acc.feed(body[:20])
+    acc.feed(body[20:])
+    with pytest.raises(StreamErrorEvent) as info:
+        acc.finish()
+    assert info.value.error_type == "overloaded_error"
+    assert info.value.error_message == "Overloaded"
+    assert info.value.byte_offset == 0
+    assert acc.error is info.value
+    # The same error as the API's error event gives, by class and attributes.
+    event = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    other = fail([event])
+    assert isinstance(other, StreamErrorEvent)
+    assert (other.error_type, other.error_message) == ("overloaded_error", "Overloaded")
+
+
+def test_a_long_body_is_described_from_its_head_only() -> None:
+    acc = UsageAccumulator()
+    line = b'{"type": "x", "pad": "' + b"a" * 1000 + b'"}\n'
+    for _ in range(200):  # 200 KB: more than is kept
+        acc.feed(line)
+    with pytest.raises(IncompleteStreamError, match="JSON lines"):
+        acc.finish()

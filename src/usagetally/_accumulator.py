@@ -70,6 +70,7 @@ _CUMULATIVE = (
     "cache_read_input_tokens",
 )
 _strict_converter = make_converter(strict=True)
+_HEAD = 64 * 1024  # how much of a body is kept to describe it when it holds no events
 # Diagnostics that describe normal API behaviour: collected and logged (at INFO), never
 # refused under the "strict" policy.
 NOTES = frozenset({"cache_split_stale"})
@@ -133,6 +134,9 @@ class UsageAccumulator:
         self._diagnostics: list[UsageDiagnostic] = []
         self._error: StreamError | None = None
         self._final: BetaUsage | None = None
+        # The first bytes fed, kept until message_start, to say what a body that holds no
+        # event stream is (empty, a JSON error response, JSON lines, gzip, binary).
+        self._head: bytes | None = b""
 
     # -- what the caller reads -------------------------------------------------------------
 
@@ -191,6 +195,12 @@ class UsageAccumulator:
 
         """
         self._enter("bytes")
+        head = self._head
+        if head is not None:
+            if self._usage is not None:
+                self._head = None
+            elif len(head) < _HEAD:
+                self._head = head + bytes(chunk[: _HEAD - len(head)])
         decoder = self._decoder
         try:
             dispatched = decoder._feed(chunk)
@@ -296,6 +306,8 @@ class UsageAccumulator:
         if self._usage is None or self._stopped_at is None or not self._has_final_counts():
             if self._usage is None:
                 why = "the stream ended before message_start"
+                if self._mode != "events" and self._head is not None:
+                    why = self._what_body(why, self._head)
             elif not self._has_final_counts():
                 why = "the stream ended before any message_delta (output_tokens is a placeholder)"
             else:
@@ -328,6 +340,23 @@ class UsageAccumulator:
                     "feed() (bytes) and feed_event()/feed_sse() (events) cannot be mixed"
                 )
             self._mode = mode
+
+    def _what_body(self, why: str, head: bytes) -> str:
+        size = self._decoder.bytes_fed
+        what, error = _describe_body(head, size)
+        if error is not None:
+            kind, message = error
+            text = f"the body is a JSON error response, not an event stream: {kind or 'unknown'}"
+            raise self._fail(
+                StreamErrorEvent(
+                    f"{text}: {message}" if message else text,
+                    error_type=kind,
+                    error_message=message,
+                    event_index=self.events_seen,
+                    byte_offset=0,
+                )
+            )
+        return f"{why}: {what}" if what else why
 
     def _fail(self, exc: StreamError) -> StreamError:
         exc.partial = self._usage
@@ -603,3 +632,45 @@ def _split_finding(usage: BetaUsage, at_start: int | None) -> tuple[str, str] | 
         "cache_split_mismatch",
         f"{parts}, which does not add up to cache_creation_input_tokens {total}",
     )
+
+
+def _describe_body(head: bytes, size: int) -> tuple[str, tuple[str | None, str | None] | None]:
+    """Say what a body without ``message_start`` is, from its first bytes.
+
+    Returns a description (empty when it looks like an event stream), and the error's type
+    and message when the body is a JSON error response such as an HTTP 529's.
+    """
+    if size == 0:
+        return "the body is empty", None
+    if head.startswith(b"\x1f\x8b"):
+        return "the body is gzip-compressed (decode its Content-Encoding first)", None
+    whole = size <= len(head)
+    try:
+        text = head.decode("utf-8") if whole else head[:-3].decode("utf-8", "strict")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return "the body is binary data, not a UTF-8 event stream", None
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        if whole:
+            try:
+                value = json.loads(stripped)
+            except (ValueError, RecursionError):
+                value = None
+            if isinstance(value, dict):
+                error = value.get("error")
+                if value.get("type") == "error" and isinstance(error, dict):
+                    kind, message = error.get("type"), error.get("message")
+                    return "", (
+                        kind if isinstance(kind, str) else None,
+                        message if isinstance(message, str) else None,
+                    )
+                return "the body is one JSON object, not an event stream", None
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines[:16]):
+            return "the body is JSON lines, not an event stream", None
+        return "the body is JSON, not an event stream", None
+    if "data:" not in text and "event:" not in text:
+        return "the body has no event or data lines: it is not an event stream", None
+    return "", None
