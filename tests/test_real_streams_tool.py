@@ -152,3 +152,13 @@ def test_blocks_read_the_sse_rules_literally() -> None:
     assert (first.name, first.data, first.terminated) == ("ping", "{}", True)
     assert data[first.start : first.end] == b"event: ping\r\ndata: {}"
     assert (last.name, last.kind, last.terminated) == (None, "message_stop", False)
+
+
+def test_every_named_case_is_documented_in_the_guarantees() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "guarantees.md").read_text("utf-8")
+    section = page.split("## Recorded API streams", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    documented = [row.split("`")[1] for row in rows]
+    assert documented == [case.name for case in real_streams.CASES]
+    for name in documented:
+        assert f"- **`{name}`**:" in section  # and why usagetally's answer is right

@@ -613,10 +613,10 @@ def _without_uncopied(stream: Stream, ours: Outcome, theirs: Outcome) -> tuple[O
 
 CASES = (
     Case("no-final-blank-line", _ends_without_blank_line, ours=_add_blank_line),
-    Case("repeated-message-start", _repeated_start, ours=_without_later_starts),
-    Case("spliced-message-start", _spliced_start, ours=_without_later_starts),
     Case("message-without-content", _start_without_content, sdk=_with_empty_content),
     Case("null-kept-by-the-sdk", _sdk_nulls_from_the_wire, normalise=_without_nulls),
+    Case("repeated-message-start", _repeated_start, ours=_without_later_starts),
+    Case("spliced-message-start", _spliced_start, ours=_without_later_starts),
     Case(
         "field-the-sdk-drops-from-a-delta",
         lambda stream: bool(_uncopied_delta_fields(stream)),
