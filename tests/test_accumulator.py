@@ -224,14 +224,15 @@ def test_bytes_dispatch_on_event_name_and_on_json_type_without_names() -> None:
     assert named.output_tokens == 30
 
 
-def test_event_name_wins_over_json_type() -> None:
-    # The SSE name says content_block_delta: it is passed over unread, whatever its JSON says.
+def test_json_type_wins_over_event_name() -> None:
+    # The SSE name says content_block_delta, the data says message_delta: the type decides, as
+    # in the SDK's event loop (docs/semantics.md, section 4, rule 8; tests/test_event_types.py).
     lying = (
         b"event: content_block_delta\n"
         b'data: {"type":"message_delta","usage":{"output_tokens":999}}\n\n'
     )
     data = sse([start(), delta(output_tokens=3)]) + lying + sse([STOP])
-    assert run_bytes(data).output_tokens == 3
+    assert run_bytes(data).output_tokens == 999
 
 
 def test_content_block_events_are_never_json_decoded() -> None:

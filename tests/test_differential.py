@@ -46,6 +46,7 @@ SDK_UNREADABLE = {
     "invalid_utf8_encoded_surrogate_in_start": "invalid UTF-8; the SDK raises",
     "invalid_utf8_in_passed_over_event": "invalid UTF-8; the SDK raises UnicodeDecodeError",
     "invalid_utf8_in_unnamed_delta": "no event: lines and invalid UTF-8",
+    "invalid_utf8_in_event_name": "invalid UTF-8; the SDK raises UnicodeDecodeError",
     # Not framing, but the same kind of limit: the SDK decodes every event, so broken JSON
     # in a content block (which usage never needs) makes it raise.
     "malformed_json_named_content_block_passes": "the SDK raises on broken content-block JSON",

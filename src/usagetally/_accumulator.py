@@ -7,8 +7,10 @@ Rules (docs/semantics.md, section 4), and everything that affects the result liv
    their value; ``iterations`` replaces the whole list. Counts are cumulative: never added.
 3. ``ping`` and unknown events are skipped; ``content_block_*`` events are never JSON-decoded
    (the SSE decoder passes over them), which is where the speed comes from.
-4. Events are dispatched on their SSE event name; an event without one (or named
-   ``message``) is dispatched on the ``type`` of its JSON.
+4. An event is what its JSON ``type`` says, as in the anthropic SDK's event loop, except that
+   one named ``ping`` is passed over unread and one named ``error`` is an error event whatever
+   its data. Events whose data starts with their own name as ``{"type":"NAME"`` (the form the
+   API sends) are passed over without decoding; the decoder hands over any other.
 5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``, or
    after a ``message_start`` whose message is already finished (a non-null ``stop_reason``, as
    the API sends with programmatic tool calling) followed by ``message_stop``. Only ``ping``
@@ -115,7 +117,9 @@ class UsageAccumulator:
             raise LocalUsageError(f"policy must be 'warn', 'strict' or 'off', got {policy!r}")
         self._policy = policy
         self._converter = _strict_converter if strict_types else converter
-        self._decoder = SSEDecoder(max_event_size=max_event_size, keep=_KEPT)
+        self._decoder = SSEDecoder(
+            max_event_size=max_event_size, keep=_KEPT, check_type=True, unchecked=("ping",)
+        )
         # Pause after message_stop, and after untyped events (one may be message_stop).
         self._decoder._until = frozenset({"message_stop", "message"})
         # The names the decoder will pass over most, known now rather than learnt one by one.
@@ -364,31 +368,55 @@ class UsageAccumulator:
         return exc
 
     def _dispatch_sse(self, name: str, data: str, index: int, offset: int | None) -> None:
-        if name in _USAGE_EVENTS or name == "message":
+        # What an event is (docs/semantics.md, section 4, rule 8): its JSON type decides, as
+        # in the SDK's event loop, but for `ping` (passed over unread) and `error` (an error
+        # whatever its data). Others are passed over unread when the data's leading type is
+        # their name, the form the API sends.
+        if name not in _USAGE_EVENTS and name != "message":
+            if name == "ping" or data.startswith(f'{{"type":"{name}"'):
+                self._dispatch(name, None, index, offset)
+                return
             try:
-                event = json.loads(data)
-            except ValueError as exc:
-                raise self._fail(
-                    MalformedEventError(
-                        f"{name} data is not valid JSON: {exc}",
-                        event_index=index,
-                        byte_offset=offset,
-                    )
-                ) from None
-            if not isinstance(event, dict):
-                raise self._fail(
-                    MalformedEventError(
-                        f"{name} data must be a JSON object, got {type(event).__name__}",
-                        event_index=index,
-                        byte_offset=offset,
-                    )
+                other = json.loads(data)
+            except (ValueError, RecursionError):
+                other = None  # not a usage event whatever it is: passed over, as before
+            kind = other.get("type") if isinstance(other, dict) else None
+            if isinstance(other, dict) and isinstance(kind, str):
+                self._dispatch(kind, other, index, offset)
+            else:
+                self._dispatch(name, None, index, offset)
+            return
+        if name == "error":
+            try:
+                error = json.loads(data)
+            except (ValueError, RecursionError):
+                error = None
+            self._dispatch("error", error if isinstance(error, dict) else {}, index, offset)
+            return
+        try:
+            event = json.loads(data)
+        except ValueError as exc:
+            raise self._fail(
+                MalformedEventError(
+                    f"{name} data is not valid JSON: {exc}",
+                    event_index=index,
+                    byte_offset=offset,
                 )
-            if name == "message":
-                kind = event.get("type")
-                name = kind if isinstance(kind, str) else ""
-            self._dispatch(name, event, index, offset)
-        else:
-            self._dispatch(name, None, index, offset)
+            ) from None
+        if not isinstance(event, dict):
+            raise self._fail(
+                MalformedEventError(
+                    f"{name} data must be a JSON object, got {type(event).__name__}",
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            )
+        kind = event.get("type")
+        if isinstance(kind, str):
+            name = kind
+        elif name == "message":
+            name = ""
+        self._dispatch(name, event, index, offset)
 
     def _dispatch(
         self, name: str, event: Mapping[str, Any] | None, index: int, offset: int | None
