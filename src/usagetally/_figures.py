@@ -32,6 +32,7 @@ from ._models import BetaCacheCreation, BetaUsage, IterationUsage
 __all__ = [
     "TokenCounts",
     "UsageTotals",
+    "billed_entries",
     "billed_totals",
     "check_top_level",
     "context_window_tokens",
@@ -126,6 +127,27 @@ def _billed_entries(iterations: Sequence[IterationUsage]) -> list[IterationUsage
         for i, entry in enumerate(iterations)
         if not (i < serving and entry.type == "message" and not entry.output_tokens)
     ]
+
+
+def billed_entries(usage: BetaUsage) -> list[BetaUsage | IterationUsage]:
+    """Return the entries a response is billed for, by the rules of its iterations.
+
+    This is the contract between billed totals and cost (``_cost.py`` prices exactly these
+    entries, so tokens and dollars never disagree): without iterations, the usage itself;
+    with them, every entry (compaction, advisor calls and entries of unknown type included)
+    except, before a ``fallback_message``, declined ``message`` attempts that produced no
+    output.
+
+    Args:
+        usage: A final usage.
+
+    Returns:
+        ``[usage]`` without iterations, else the billed iteration entries in order.
+
+    """
+    if not usage.iterations:
+        return [usage]
+    return list(_billed_entries(usage.iterations))
 
 
 def billed_totals(usage: BetaUsage) -> TokenCounts:
