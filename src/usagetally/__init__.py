@@ -7,6 +7,7 @@ from ._accumulator import Policy, UsageAccumulator
 from ._aio import Tap, UsageHook, accumulate, tap
 from ._anthropic import from_sdk_usage, to_sdk_usage
 from ._converter import converter, make_converter
+from ._cost import Cost, PriceTable, billed_cost
 from ._errors import (
     EventOrderError,
     EventTooLargeError,
@@ -14,6 +15,8 @@ from ._errors import (
     InconsistentUsageError,
     LocalUsageError,
     MalformedEventError,
+    MissingPriceError,
+    PriceTableError,
     SourceError,
     StreamError,
     StreamErrorEvent,
@@ -66,6 +69,7 @@ __all__ = [
     "BetaOutputTokensDetails",
     "BetaServerToolUsage",
     "BetaUsage",
+    "Cost",
     "EventOrderError",
     "EventTooLargeError",
     "FallbackCreditStatus",
@@ -74,7 +78,10 @@ __all__ = [
     "IterationUsage",
     "LocalUsageError",
     "MalformedEventError",
+    "MissingPriceError",
     "Policy",
+    "PriceTable",
+    "PriceTableError",
     "SSEDecoder",
     "ServerSentEvent",
     "SourceError",
@@ -96,6 +103,7 @@ __all__ = [
     "UsageWorker",
     "__version__",
     "accumulate",
+    "billed_cost",
     "billed_totals",
     "context_window_tokens",
     "converter",

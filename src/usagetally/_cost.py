@@ -362,25 +362,26 @@ expected a non-negative integer, got 250000.0
         suffix = file.suffix.lower()
         if suffix not in (".json", ".toml"):
             raise LocalUsageError(f"{file}: a price table is a .json or .toml file")
-        if suffix == ".toml" and sys.version_info < (3, 11):
-            raise LocalUsageError(
-                f"{file}: reading a TOML price table needs Python 3.11 or later (tomllib); "
-                "use a JSON table"
-            )
-        text = file.read_text(encoding="utf-8")
         data: Any
         if suffix == ".json":
+            text = file.read_text(encoding="utf-8")
             try:
                 data = json.loads(text, parse_float=Decimal)
             except json.JSONDecodeError as exc:
                 raise PriceTableError("", f"not valid JSON: {exc}", source=str(file)) from None
-        else:
-            import tomllib  # Python 3.11+, checked above
+        elif sys.version_info >= (3, 11):
+            import tomllib
 
+            text = file.read_text(encoding="utf-8")
             try:
                 data = tomllib.loads(text, parse_float=Decimal)
             except tomllib.TOMLDecodeError as exc:
                 raise PriceTableError("", f"not valid TOML: {exc}", source=str(file)) from None
+        else:
+            raise LocalUsageError(
+                f"{file}: reading a TOML price table needs Python 3.11 or later (tomllib); "
+                "use a JSON table"
+            )
         return cls.from_dict(data, source=str(file))
 
     @property
@@ -594,9 +595,7 @@ def _service_multiplier(usage: BetaUsage, prices: PriceTable, bill: _Bill) -> De
             raise MissingPriceError("the price table has no batch_multiplier for a batch response")
         return prices.batch_multiplier
     if tier == "priority":
-        bill.assumptions[
-            "service_tier 'priority' has no public price: priced at list rates"
-        ] = None
+        bill.assumptions["service_tier 'priority' has no public price: priced at list rates"] = None
     else:
         bill.assumptions[f"service_tier {tier!r} is not known: priced at list rates"] = None
     return Decimal(1)
@@ -621,8 +620,7 @@ def _geo_multiplier(usage: BetaUsage, name: str, prices: _ModelPrices, bill: _Bi
         return multiplier
     if geo not in _UNPRICED_GEOS:
         bill.assumptions[
-            f"inference_geo {geo!r} has no multiplier for {name!r} in the table: priced "
-            "without one"
+            f"inference_geo {geo!r} has no multiplier for {name!r} in the table: priced without one"
         ] = None
     return Decimal(1)
 
@@ -706,7 +704,7 @@ def billed_cost(usage: BetaUsage, *, model: str | None, prices: PriceTable) -> C
         service = _service_multiplier(usage, prices, bill)
         fast = _wants_fast(usage, bill)
         for entry in _figures.billed_entries(usage):
-            kind = "message" if entry is usage else entry.type
+            kind = "message" if isinstance(entry, BetaUsage) else entry.type
             if kind not in _KNOWN_TYPES:
                 bill.unpriced[
                     f"iteration entries of type {kind!r} (their tokens have no known price)"
@@ -746,8 +744,6 @@ def billed_cost(usage: BetaUsage, *, model: str | None, prices: PriceTable) -> C
                     raise MissingPriceError(
                         f"model {name!r} has no {category} rate in the price table", model=name
                     )
-                bill.charge(
-                    name, category, (tokens * rate).scaleb(_MILLION_EXPONENT) * multiplier
-                )
+                bill.charge(name, category, (tokens * rate).scaleb(_MILLION_EXPONENT) * multiplier)
         _server_tools(usage, model, prices, bill)
         return bill.cost()
