@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-smoke fuzz-long docs clean
+.PHONY: demo test real-streams bench bench-smoke fuzz-long docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+## Replay the recorded API streams of ../shared/real-streams (when there) against the SDK.
+real-streams: $(STAMP)
+	$(BIN)/python tools/real_streams.py
 
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html

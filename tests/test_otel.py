@@ -1,7 +1,7 @@
 """OpenTelemetry export, checked with the SDK's in-memory exporters.
 
 Every expectation here is written out by hand from the usage it describes (the rules of
-usage-semantics.md, section 3), never computed with the code under test. The invariant
+docs/semantics.md, section 3), never computed with the code under test. The invariant
 checked throughout: cached tokens are counted exactly once in the GenAI meaning of input
 (``gen_ai.usage.input_tokens`` = input + cache read + cache creation), never added again.
 """

@@ -1,6 +1,6 @@
 """The usage accumulator: events in, one exact final usage out.
 
-Rules (usage-semantics.md, section 4), and everything that affects the result lives here:
+Rules (docs/semantics.md, section 4), and everything that affects the result lives here:
 
 1. The first usage-bearing event must be ``message_start``; its usage is the starting snapshot.
 2. Each ``message_delta`` overwrites every usage field it carries; absent or null fields keep
@@ -9,14 +9,22 @@ Rules (usage-semantics.md, section 4), and everything that affects the result li
    (the SSE decoder passes over them), which is where the speed comes from.
 4. Events are dispatched on their SSE event name; an event without one (or named
    ``message``) is dispatched on the ``type`` of its JSON.
-5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``.
-   Only ``ping`` may follow ``message_stop``.
+5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``, or
+   after a ``message_start`` whose message is already finished (a non-null ``stop_reason``, as
+   the API sends with programmatic tool calling) followed by ``message_stop``. Only ``ping``
+   may follow ``message_stop``.
 6. Every failure raises a :class:`StreamError` naming the event index and byte offset and
    carrying the usage accumulated before the failing event; the failure is sticky.
 7. Consistency checks (diagnostics) run on each delta (reported iterations changing or
    disappearing, cumulative counts going down between deltas) and on the final usage (top
-   level against iterations; the cache TTL split against ``cache_creation_input_tokens``,
-   rebuilt from the iterations when they carry splits).
+   level against iterations; the cache TTL split against ``cache_creation_input_tokens``).
+   The final usage keeps what the wire said: a TTL split left stale by a delta (the API never
+   re-sends it) is kept as sent and reported as ``cache_split_stale``, a note that the
+   ``"strict"`` policy does not refuse; :func:`~usagetally.cache_writes` prices it.
+8. Diagnostics are kept on the accumulator and logged to the ``usagetally`` logger; they are
+   not Python warnings (the warnings registry would keep one entry per distinct text).
+
+The rules are explained, with their sources, in ``docs/semantics.md``.
 
 This module is pure: no I/O and no anyio.
 """
@@ -24,7 +32,7 @@ This module is pure: no I/O and no anyio.
 from __future__ import annotations
 
 import json
-import warnings
+import logging
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -39,9 +47,8 @@ from ._errors import (
     StreamErrorEvent,
     UsageDiagnostic,
     UsageValidationError,
-    UsageWarning,
 )
-from ._figures import check_top_level, rebuild_cache_split
+from ._figures import check_top_level
 from ._models import BetaMessageDeltaUsage, BetaUsage
 from ._sse import SSEDecoder
 
@@ -63,6 +70,12 @@ _CUMULATIVE = (
     "cache_read_input_tokens",
 )
 _strict_converter = make_converter(strict=True)
+_HEAD = 64 * 1024  # how much of a body is kept to describe it when it holds no events
+# Diagnostics that describe normal API behaviour: collected and logged (at INFO), never
+# refused under the "strict" policy.
+NOTES = frozenset({"cache_split_stale"})
+_log = logging.getLogger("usagetally")
+_log.addHandler(logging.NullHandler())  # a library logs only where the application says
 
 
 class UsageAccumulator:
@@ -74,8 +87,10 @@ class UsageAccumulator:
 
     Args:
         policy: What to do with consistency diagnostics: ``"warn"`` (default) collects them
-            in :attr:`diagnostics` and issues each as a :class:`UsageWarning`; ``"strict"``
-            raises :class:`InconsistentUsageError`; ``"off"`` skips the checks.
+            in :attr:`diagnostics` and logs each to the ``usagetally`` logger (WARNING);
+            ``"strict"`` raises :class:`InconsistentUsageError` for an inconsistency (notes
+            of normal API behaviour, such as ``cache_split_stale``, are still collected and
+            logged at INFO); ``"off"`` skips the checks.
         strict_types: Refuse unknown usage fields and iteration types instead of keeping them.
         max_event_size: Largest event, in bytes, accepted from :meth:`feed` (None: no limit).
 
@@ -112,11 +127,16 @@ class UsageAccumulator:
         self._usage: BetaUsage | None = None
         self._model: str | None = None
         self._deltas = 0
+        self._finished_at_start = False  # message_start's message had a stop_reason
+        self._start_cache_creation: int | None = None
         self._stopped_at: int | None = None
         self._delta_counts: dict[str, int] = {}
         self._diagnostics: list[UsageDiagnostic] = []
         self._error: StreamError | None = None
         self._final: BetaUsage | None = None
+        # The first bytes fed, kept until message_start, to say what a body that holds no
+        # event stream is (empty, a JSON error response, JSON lines, gzip, binary).
+        self._head: bytes | None = b""
 
     # -- what the caller reads -------------------------------------------------------------
 
@@ -136,8 +156,12 @@ class UsageAccumulator:
 
     @property
     def complete(self) -> bool:
-        """Whether the stream has had a ``message_delta`` and then ``message_stop``."""
-        return self._stopped_at is not None and self._deltas > 0 and self._error is None
+        """Whether the stream is complete.
+
+        Complete means a ``message_delta`` (or a ``message_start`` whose message was already
+        finished) and then ``message_stop``.
+        """
+        return self._stopped_at is not None and self._has_final_counts() and self._error is None
 
     @property
     def error(self) -> StreamError | None:
@@ -146,7 +170,7 @@ class UsageAccumulator:
 
     @property
     def diagnostics(self) -> list[UsageDiagnostic]:
-        """The diagnostics collected under the ``"warn"`` policy, in order."""
+        """The diagnostics collected so far, in order (notes included under ``"strict"``)."""
         return list(self._diagnostics)
 
     @property
@@ -171,6 +195,12 @@ class UsageAccumulator:
 
         """
         self._enter("bytes")
+        head = self._head
+        if head is not None:
+            if self._usage is not None:
+                self._head = None
+            elif len(head) < _HEAD:
+                self._head = head + bytes(chunk[: _HEAD - len(head)])
         decoder = self._decoder
         try:
             dispatched = decoder._feed(chunk)
@@ -273,10 +303,12 @@ class UsageAccumulator:
             except StreamError as exc:  # an oversized block found at the end of a chunk
                 raise self._fail(exc) from None
         index = self.events_seen
-        if self._usage is None or self._stopped_at is None or self._deltas == 0:
+        if self._usage is None or self._stopped_at is None or not self._has_final_counts():
             if self._usage is None:
                 why = "the stream ended before message_start"
-            elif self._deltas == 0:
+                if self._mode != "events" and self._head is not None:
+                    why = self._what_body(why, self._head)
+            elif not self._has_final_counts():
                 why = "the stream ended before any message_delta (output_tokens is a placeholder)"
             else:
                 why = "the stream ended before message_stop"
@@ -284,17 +316,18 @@ class UsageAccumulator:
         usage = self._usage
         stop = self._stopped_at
         if self._policy != "off":
-            rebuilt = rebuild_cache_split(usage)
-            if rebuilt is not None:
-                usage = rebuilt
-            elif _split_mismatch(usage):
-                self._report("cache_split_mismatch", _split_message(usage), stop, usage)
+            split = _split_finding(usage, self._start_cache_creation)
+            if split is not None:
+                self._report(*split, stop, usage)
             for message in check_top_level(usage):
                 self._report("top_level_mismatch", message, stop, usage)
         self._final = usage
         return usage
 
     # -- internals -------------------------------------------------------------------------
+
+    def _has_final_counts(self) -> bool:
+        return self._deltas > 0 or self._finished_at_start
 
     def _enter(self, mode: str) -> None:
         if self._final is not None:
@@ -307,6 +340,23 @@ class UsageAccumulator:
                     "feed() (bytes) and feed_event()/feed_sse() (events) cannot be mixed"
                 )
             self._mode = mode
+
+    def _what_body(self, why: str, head: bytes) -> str:
+        size = self._decoder.bytes_fed
+        what, error = _describe_body(head, size)
+        if error is not None:
+            kind, message = error
+            text = f"the body is a JSON error response, not an event stream: {kind or 'unknown'}"
+            raise self._fail(
+                StreamErrorEvent(
+                    f"{text}: {message}" if message else text,
+                    error_type=kind,
+                    error_message=message,
+                    event_index=self.events_seen,
+                    byte_offset=0,
+                )
+            )
+        return f"{why}: {what}" if what else why
 
     def _fail(self, exc: StreamError) -> StreamError:
         exc.partial = self._usage
@@ -400,6 +450,8 @@ class UsageAccumulator:
         usage = self._structure(state, BetaUsage, "message.usage", index, offset)
         model = message.get("model")
         self._model = model if isinstance(model, str) else None
+        self._finished_at_start = isinstance(message.get("stop_reason"), str)
+        self._start_cache_creation = usage.cache_creation_input_tokens
         self._state = state
         self._usage = usage
 
@@ -517,13 +569,19 @@ class UsageAccumulator:
         offset: int | None = None,
     ) -> None:
         diagnostic = UsageDiagnostic(code=code, message=message, event_index=index)
-        if self._policy == "strict":
+        note = code in NOTES
+        if self._policy == "strict" and not note:
             exc = InconsistentUsageError(diagnostic, byte_offset=offset)
             exc.partial = partial
             self._error = exc
             raise exc
         self._diagnostics.append(diagnostic)
-        warnings.warn(str(diagnostic), UsageWarning, stacklevel=4)
+        _log.log(
+            logging.INFO if note else logging.WARNING,
+            "%s",
+            diagnostic,
+            extra={"usagetally_diagnostic": diagnostic},
+        )
 
 
 def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
@@ -541,20 +599,78 @@ def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
     return counts
 
 
-def _split_mismatch(usage: BetaUsage) -> bool:
+def _split_finding(usage: BetaUsage, at_start: int | None) -> tuple[str, str] | None:
+    """Judge the cache TTL split against ``cache_creation_input_tokens``.
+
+    Returns None when it adds up (or there is none); ``cache_split_stale`` when it added up to
+    the total of ``message_start`` and a delta changed the total since (normal: the split is
+    never re-sent); ``cache_split_mismatch`` otherwise (it never added up).
+    """
     split = usage.cache_creation
     if split is None:
-        return False
+        return None
+    covered = split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens
     total = usage.cache_creation_input_tokens or 0
-    return split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens != total
-
-
-def _split_message(usage: BetaUsage) -> str:
-    split = usage.cache_creation
-    assert split is not None
-    return (
+    if covered == total:
+        return None
+    parts = (
         f"cache_creation splits {split.ephemeral_5m_input_tokens} (5m) + "
-        f"{split.ephemeral_1h_input_tokens} (1h), which does not add up to "
-        f"cache_creation_input_tokens {usage.cache_creation_input_tokens or 0}, and the "
-        "iterations carry no split to rebuild it from"
+        f"{split.ephemeral_1h_input_tokens} (1h) = {covered}"
     )
+    if covered == (at_start or 0):
+        change = (
+            f"so {total - covered} tokens are not in the split"
+            if total > covered
+            else f"which the split exceeds by {covered - total} tokens"
+        )
+        return (
+            "cache_split_stale",
+            f"{parts}, as sent on message_start; a message_delta changed "
+            f"cache_creation_input_tokens to {total}, {change} (the API never re-sends it)",
+        )
+    return (
+        "cache_split_mismatch",
+        f"{parts}, which does not add up to cache_creation_input_tokens {total}",
+    )
+
+
+def _describe_body(head: bytes, size: int) -> tuple[str, tuple[str | None, str | None] | None]:
+    """Say what a body without ``message_start`` is, from its first bytes.
+
+    Returns a description (empty when it looks like an event stream), and the error's type
+    and message when the body is a JSON error response such as an HTTP 529's.
+    """
+    if size == 0:
+        return "the body is empty", None
+    if head.startswith(b"\x1f\x8b"):
+        return "the body is gzip-compressed (decode its Content-Encoding first)", None
+    whole = size <= len(head)
+    try:
+        text = head.decode("utf-8") if whole else head[:-3].decode("utf-8", "strict")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return "the body is binary data, not a UTF-8 event stream", None
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        if whole:
+            try:
+                value = json.loads(stripped)
+            except (ValueError, RecursionError):
+                value = None
+            if isinstance(value, dict):
+                error = value.get("error")
+                if value.get("type") == "error" and isinstance(error, dict):
+                    kind, message = error.get("type"), error.get("message")
+                    return "", (
+                        kind if isinstance(kind, str) else None,
+                        message if isinstance(message, str) else None,
+                    )
+                return "the body is one JSON object, not an event stream", None
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines[:16]):
+            return "the body is JSON lines, not an event stream", None
+        return "the body is JSON, not an event stream", None
+    if "data:" not in text and "event:" not in text:
+        return "the body has no event or data lines: it is not an event stream", None
+    return "", None

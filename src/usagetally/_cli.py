@@ -11,14 +11,13 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 from . import __version__
 from ._accumulator import UsageAccumulator
 from ._converter import converter
-from ._errors import StreamError, UsageDiagnostic, UsageError, UsageWarning
+from ._errors import StreamError, UsageDiagnostic, UsageError
 from ._figures import TokenCounts, billed_totals, context_window_tokens, totals_by_model
 from ._models import BetaUsage
 
@@ -146,21 +145,18 @@ def _replay(name: str, chunks: Iterable[bytes], args: argparse.Namespace) -> boo
     acc = UsageAccumulator(
         policy="strict" if args.strict else "warn", max_event_size=args.max_event_size
     )
-    with warnings.catch_warnings():
-        # Diagnostics are printed in the table; do not print them twice as warnings.
-        warnings.simplefilter("ignore", UsageWarning)
-        try:
-            for chunk in chunks:
-                acc.feed(chunk)
-            usage = acc.finish()
-        except StreamError as exc:
-            print(f"usagetally: {name}: {exc}", file=sys.stderr)
-            if args.partial and exc.partial is not None:
-                if args.json:
-                    print(json.dumps(converter.unstructure(exc.partial)))
-                else:
-                    print(_table(name, exc.partial, acc, acc.diagnostics, status="PARTIAL"))
-            return False
+    try:
+        for chunk in chunks:
+            acc.feed(chunk)
+        usage = acc.finish()
+    except StreamError as exc:
+        print(f"usagetally: {name}: {exc}", file=sys.stderr)
+        if args.partial and exc.partial is not None:
+            if args.json:
+                print(json.dumps(converter.unstructure(exc.partial)))
+            else:
+                print(_table(name, exc.partial, acc, acc.diagnostics, status="PARTIAL"))
+        return False
     if args.json:
         print(json.dumps(converter.unstructure(usage)))
     else:

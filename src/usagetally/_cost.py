@@ -11,8 +11,9 @@ Rules (``docs/cost.md`` gives each with its source):
   unknown type are listed as unpriced, never guessed.
 - Categories: input, output (thinking tokens are part of it and never added again), cache
   read, 5-minute and 1-hour cache writes. The 5m/1h split is the entry's own
-  ``cache_creation`` (the top level's only without iterations); cache creation tokens no
-  split covers are priced as 5-minute writes (the API's default TTL), an assumption.
+  ``cache_creation`` (the top level's only without iterations), read by
+  ``_figures.CacheWrites.of``; the tokens it reports unsplit (no split, or one that cannot
+  describe the total) are priced as 5-minute writes (the API's default TTL), an assumption.
 - Prompt-length tiers, per entry: the prompt is the entry's input + cache creation + cache
   read; a tier applies when the prompt is strictly greater than its ``above_prompt_tokens``,
   and of those the one with the highest threshold wins; its rates then apply to every token
@@ -50,7 +51,7 @@ import attrs
 
 from . import _figures
 from ._errors import LocalUsageError, MissingPriceError, PriceTableError
-from ._models import BetaUsage
+from ._models import BetaUsage, IterationUsage
 
 __all__ = ["CATEGORIES", "Cost", "PriceTable", "billed_cost"]
 
@@ -561,29 +562,21 @@ def _entry_model(entry: Any, kind: str, executor: str | None) -> str | None:
     return named if named is not None else executor
 
 
-def _cache_split(entry: Any, total: int, bill: _Bill) -> tuple[int, int]:
+_UNSPLIT = (
+    "cache creation tokens no 5m/1h split covers are priced as 5-minute writes "
+    "(the API's default TTL)"
+)
+
+
+def _cache_split(entry: BetaUsage | IterationUsage, bill: _Bill) -> tuple[int, int]:
     """Return (5-minute, 1-hour) cache write tokens; what no split covers counts as 5m."""
-    split = entry.cache_creation
-    if split is None:
-        if total:
-            bill.assumptions[
-                "cache creation tokens without a 5m/1h split are priced as 5-minute writes "
-                "(the API's default TTL)"
-            ] = None
-        return total, 0
-    hour = min(split.ephemeral_1h_input_tokens, total)
-    five = min(split.ephemeral_5m_input_tokens, total - hour)
-    if five + hour < total:
-        bill.assumptions[
-            "cache creation tokens not covered by the 5m/1h split are priced as 5-minute "
-            "writes (the API's default TTL)"
-        ] = None
-    elif split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens > total:
-        bill.assumptions[
-            "a 5m/1h split larger than cache_creation_input_tokens: the 1-hour part is "
-            "priced first, up to the total"
-        ] = None
-    return total - hour, hour
+    writes = _figures.CacheWrites.of(entry)  # the entry's own split, as _figures reads it
+    if writes.unsplit_input_tokens:
+        bill.assumptions[_UNSPLIT] = None
+    return (
+        writes.ephemeral_5m_input_tokens + writes.unsplit_input_tokens,
+        writes.ephemeral_1h_input_tokens,
+    )
 
 
 def _service_multiplier(usage: BetaUsage, prices: PriceTable, bill: _Bill) -> Decimal:
@@ -728,7 +721,7 @@ def billed_cost(usage: BetaUsage, *, model: str | None, prices: PriceTable) -> C
                 card = model_prices.fast
             counts = _figures.TokenCounts.of(entry)
             rates = card.for_prompt(counts.input_side)
-            five, hour = _cache_split(entry, counts.cache_creation_input_tokens, bill)
+            five, hour = _cache_split(entry, bill)
             multiplier = service * _geo_multiplier(usage, name, model_prices, bill)
             for category, tokens in (
                 ("input", counts.input_tokens),

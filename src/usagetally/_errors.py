@@ -46,7 +46,6 @@ __all__ = [
     "UsageDiagnostic",
     "UsageError",
     "UsageValidationError",
-    "UsageWarning",
 ]
 
 
@@ -281,18 +280,17 @@ class LocalUsageError(UsageError):
     """usagetally was used wrongly, such as feeding an accumulator after ``finish()``."""
 
 
-class UsageWarning(UserWarning):
-    """Category of the warnings issued for diagnostics under the ``"warn"`` policy."""
-
-
 @attrs.frozen(kw_only=True)
 class UsageDiagnostic:
     """A consistency problem found in a stream's usage.
 
     Attributes:
-        code: A stable identifier of the check, one of ``iteration_changed``,
-            ``iteration_removed``, ``count_decreased``, ``top_level_mismatch``,
-            ``cache_split_mismatch`` and ``cache_split_rebuilt``.
+        code: A stable identifier of the check. Inconsistencies (refused under the
+            ``"strict"`` policy): ``iteration_changed``, ``iteration_removed``,
+            ``count_decreased``, ``top_level_mismatch``, ``cache_split_mismatch``. Notes of
+            normal API behaviour (never refused): ``cache_split_stale``, a TTL split that a
+            ``message_delta`` left behind ``cache_creation_input_tokens`` (the message
+            names by how many tokens; :func:`~usagetally.cache_writes` reports them).
         message: A human explanation naming the fields and values involved.
         event_index: The index of the event where the problem showed (for checks made on
             the final usage, the index of ``message_stop`` or of the last event), or None.

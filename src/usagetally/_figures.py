@@ -1,6 +1,6 @@
 """Figures derived from a final usage, which no SDK gives, and totals across requests.
 
-Rules (usage-semantics.md, section 3), by the entries ``iterations`` holds:
+Rules (docs/semantics.md, section 3), by the entries ``iterations`` holds:
 
 - Compaction and server-tool loops: the top level is the sum over ``message`` entries;
   ``compaction`` entries are outside it but billed. Billed = the sum over all entries.
@@ -13,6 +13,8 @@ Rules (usage-semantics.md, section 3), by the entries ``iterations`` holds:
   left out of billed totals (one that produced output is kept: it was sampled).
 - Entries of an unknown type are counted in billed totals with the counts they carry; when
   one is present the top level is not checked (its rule is unknown).
+- Cache writes by TTL: each billed entry's own ``cache_creation`` split (the top-level split
+  without iterations); tokens no split covers are reported as unsplit, never guessed.
 - The context window is the last ``message`` (or ``fallback_message``) entry's input, cache
   read and cache creation; never a ``compaction`` or ``advisor_message`` entry.
 
@@ -31,16 +33,17 @@ import attrs
 
 from . import _cost  # imports this module too: each reads the other's names at call time
 from ._errors import MissingPriceError
-from ._models import BetaCacheCreation, BetaUsage, IterationUsage
+from ._models import BetaUsage, IterationUsage
 
 __all__ = [
+    "CacheWrites",
     "TokenCounts",
     "UsageTotals",
     "billed_entries",
     "billed_totals",
+    "cache_writes",
     "check_top_level",
     "context_window_tokens",
-    "rebuild_cache_split",
     "totals_by_model",
     "totals_by_type",
 ]
@@ -298,43 +301,91 @@ def check_top_level(usage: BetaUsage) -> list[str]:
     return [f"top level disagrees with iterations by {rule}: " + ", ".join(diffs)]
 
 
-def rebuild_cache_split(usage: BetaUsage) -> BetaUsage | None:
-    """Rebuild a stale ``cache_creation`` split from the iterations' own splits.
+@attrs.frozen(kw_only=True)
+class CacheWrites:
+    """Tokens written to the prompt cache, by time to live.
 
-    ``message_delta`` never re-sends the TTL split, so when a delta changes
-    ``cache_creation_input_tokens`` the split from ``message_start`` goes stale. When the
-    entries that make up the top level each carry a split, and those add up to
-    ``cache_creation_input_tokens``, their sum is the right split.
+    Attributes:
+        ephemeral_5m_input_tokens: Written with the 5-minute TTL, by the entry's own split.
+        ephemeral_1h_input_tokens: Written with the 1-hour TTL, by the entry's own split.
+        unsplit_input_tokens: Written, but not covered by any split: the entry had none, or
+            a ``message_delta`` raised ``cache_creation_input_tokens`` after the split of
+            ``message_start`` (the API never re-sends it). Their TTL is not known; pricing
+            them takes a stated assumption.
+
+    """
+
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+    unsplit_input_tokens: int = 0
+
+    @classmethod
+    def of(cls, item: BetaUsage | IterationUsage) -> CacheWrites:
+        """Return the cache writes of one usage or iteration entry, by its own split.
+
+        Args:
+            item: A :class:`BetaUsage` (its top level only) or one iteration entry.
+
+        Returns:
+            The split as sent, and what it leaves uncovered. A split that claims more than
+            ``cache_creation_input_tokens`` cannot describe it (it was left behind by a
+            delta that lowered the total): then every token is unsplit.
+
+        """
+        total = item.cache_creation_input_tokens or 0
+        split = item.cache_creation
+        if split is None:
+            return cls(unsplit_input_tokens=total)
+        five, hour = split.ephemeral_5m_input_tokens, split.ephemeral_1h_input_tokens
+        if five + hour > total:
+            return cls(unsplit_input_tokens=total)
+        return cls(
+            ephemeral_5m_input_tokens=five,
+            ephemeral_1h_input_tokens=hour,
+            unsplit_input_tokens=total - five - hour,
+        )
+
+    def __add__(self, other: CacheWrites) -> CacheWrites:
+        if not isinstance(other, CacheWrites):
+            return NotImplemented
+        return CacheWrites(
+            ephemeral_5m_input_tokens=self.ephemeral_5m_input_tokens
+            + other.ephemeral_5m_input_tokens,
+            ephemeral_1h_input_tokens=self.ephemeral_1h_input_tokens
+            + other.ephemeral_1h_input_tokens,
+            unsplit_input_tokens=self.unsplit_input_tokens + other.unsplit_input_tokens,
+        )
+
+
+def cache_writes(usage: BetaUsage) -> CacheWrites:
+    """Return the billed cache writes of a response, by time to live.
+
+    Without iterations it is the top level's split. With them it is the sum of each billed
+    entry's own split (the entries billed by :func:`billed_totals`); the top-level split is
+    not used then, as it describes only ``message_start``.
 
     Args:
         usage: A final usage.
 
     Returns:
-        A copy of ``usage`` with the rebuilt split, or None when the split already adds up,
-        there is none, or it cannot be rebuilt.
+        The 5-minute and 1-hour writes, and the tokens no split covers.
+
+    >>> from usagetally import converter
+    >>> usage = converter.structure({"input_tokens": 10, "output_tokens": 5,
+    ...     "cache_creation_input_tokens": 300,
+    ...     "cache_creation": {"ephemeral_5m_input_tokens": 100,
+    ...                        "ephemeral_1h_input_tokens": 0}}, BetaUsage)
+    >>> cache_writes(usage)
+    CacheWrites(ephemeral_5m_input_tokens=100, ephemeral_1h_input_tokens=0, \
+unsplit_input_tokens=200)
 
     """
-    split = usage.cache_creation
-    total = usage.cache_creation_input_tokens or 0
-    if split is None or split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens == total:
-        return None
-    iterations = usage.iterations or ()
-    fallbacks = [e for e in iterations if e.type == "fallback_message"]
-    executors = fallbacks[-1:] or [e for e in iterations if e.type == "message"]
-    if not executors or any(e.cache_creation is None for e in executors):
-        return None
-    splits = [e.cache_creation for e in executors if e.cache_creation is not None]
-    for candidate in (splits, splits[:1]):
-        five = sum(s.ephemeral_5m_input_tokens for s in candidate)
-        hour = sum(s.ephemeral_1h_input_tokens for s in candidate)
-        if five + hour == total:
-            rebuilt = BetaCacheCreation(
-                ephemeral_5m_input_tokens=five,
-                ephemeral_1h_input_tokens=hour,
-                unknown_fields=split.unknown_fields,
-            )
-            return attrs.evolve(usage, cache_creation=rebuilt)
-    return None
+    if not usage.iterations:
+        return CacheWrites.of(usage)
+    total = CacheWrites()
+    for entry in _billed_entries(usage.iterations):
+        total = total + CacheWrites.of(entry)
+    return total
 
 
 class UsageTotals:

@@ -415,7 +415,7 @@ class UsageWorker:
                 feeder.feed(item)
             except StreamError:
                 pass  # kept; the stream's result will carry it
-            except Exception as exc:  # such as a UsageWarning turned into an error
+            except Exception as exc:  # such as a logging handler that raised
                 feeder.fail(_unexpected(feeder, exc))
 
     def _finish(self, record: _Stream) -> None:
@@ -424,7 +424,7 @@ class UsageWorker:
             error = None
         except StreamError as exc:
             usage, error = exc.partial, exc
-        except Exception as exc:  # such as a UsageWarning turned into an error
+        except Exception as exc:  # such as a logging handler that raised
             error = record.feeder.fail(_unexpected(record.feeder, exc))
             usage = error.partial
         model = record.model if record.model is not None else record.feeder.acc.model

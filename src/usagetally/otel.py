@@ -3,7 +3,7 @@
 This module needs only ``opentelemetry-api``; the SDK and its exporters are the
 application's choice. ``import usagetally`` never imports it (nor OpenTelemetry).
 
-Two meanings of "input", kept apart by namespace (usage-semantics.md, section 6):
+Two meanings of "input", kept apart by namespace (docs/semantics.md, section 6):
 
 - ``gen_ai.*`` (the GenAI semantic conventions): input INCLUDES cached tokens. For Anthropic,
   ``gen_ai.usage.input_tokens = input_tokens + cache_read_input_tokens +

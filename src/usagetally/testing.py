@@ -15,6 +15,8 @@ Four kinds of help, each usable alone:
 - **Sources**: :func:`replay_source` replays a transcript as an async iterator of bytes (with
   delays, or a failure at a chosen event), and :func:`anthropic_client` gives a real
   ``AsyncAnthropic`` client that answers every request with a transcript.
+- **Diagnostics**: :func:`capture_diagnostics` collects the diagnostics logged while a block
+  runs, from every stream.
 - **Assertions**: :func:`assert_usage` compares usages of any origin (usagetally's models, the
   anthropic SDK's models, dicts) and, on a mismatch, lists every differing path;
   :func:`usage_diff` returns those lines.
@@ -33,7 +35,9 @@ Rules the builders keep:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import random
 import re
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
@@ -44,6 +48,7 @@ import attrs
 
 from . import _models
 from ._converter import converter
+from ._errors import UsageDiagnostic
 
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
@@ -56,6 +61,7 @@ __all__ = [
     "anthropic_client",
     "assert_usage",
     "cache_creation",
+    "capture_diagnostics",
     "chunks_fixed",
     "compaction_iteration",
     "content_block_delta",
@@ -1315,3 +1321,45 @@ def assert_usage(actual: object, expected: object, *, ignore: Collection[str] = 
     lines = usage_diff(actual, expected, ignore=ignore)
     if lines:
         raise AssertionError("usage differs from expected:\n  " + "\n  ".join(lines))
+
+
+@contextlib.contextmanager
+def capture_diagnostics() -> Iterator[list[UsageDiagnostic]]:
+    """Collect every diagnostic logged to the ``usagetally`` logger while the block runs.
+
+    Diagnostics of every stream are logged (inconsistencies at WARNING, notes at INFO); this
+    attaches a handler for the duration of the block, lowering the logger's level to INFO if
+    needed, and restores both afterwards.
+
+    Yields:
+        The list the diagnostics are appended to, in the order they were logged.
+
+    >>> from usagetally import UsageAccumulator
+    >>> acc = UsageAccumulator()
+    >>> with capture_diagnostics() as seen:
+    ...     for event in [message_start(), message_delta(output_tokens=9),
+    ...                   message_delta(output_tokens=4), message_stop()]:
+    ...         acc.feed_event(event)
+    >>> [d.code for d in seen]
+    ['count_decreased']
+
+    """
+    seen: list[UsageDiagnostic] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            diagnostic = getattr(record, "usagetally_diagnostic", None)
+            if isinstance(diagnostic, UsageDiagnostic):
+                seen.append(diagnostic)
+
+    logger = logging.getLogger("usagetally")
+    handler = _Collect(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
