@@ -45,7 +45,6 @@ import re
 import secrets
 import subprocess
 import sys
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -57,7 +56,6 @@ from usagetally import (
     StreamErrorEvent,
     UsageAccumulator,
     UsageError,
-    UsageWarning,
     converter,
     to_sdk_usage,
 )
@@ -135,15 +133,13 @@ def _finish(acc: UsageAccumulator) -> Outcome:
 
 def _replay(feed: Callable[[UsageAccumulator], None], policy: str) -> Outcome:
     acc = UsageAccumulator(policy="strict" if policy == "strict" else "warn")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UsageWarning)  # collected on acc.diagnostics
-        try:
-            feed(acc)
-            return _finish(acc)
-        except UsageError as exc:
-            return _failed(exc, acc)
-        except Exception as exc:  # a bug: nothing but UsageError may escape
-            return Outcome(error=f"crash: {type(exc).__name__}", message=str(exc))
+    try:
+        feed(acc)
+        return _finish(acc)
+    except UsageError as exc:
+        return _failed(exc, acc)
+    except Exception as exc:  # a bug: nothing but UsageError may escape
+        return Outcome(error=f"crash: {type(exc).__name__}", message=str(exc))
 
 
 def replay_bytes(chunks: Sequence[bytes], policy: str) -> Outcome:
