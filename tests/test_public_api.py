@@ -223,7 +223,7 @@ def test_the_purity_probe_sees_io_imports() -> None:
     assert {"asyncio", "socket"} <= set(report["after"])
 
 
-_OPTIONAL = ["anthropic", "httpx2", "pydantic", "opentelemetry", "pytest"]
+_OPTIONAL = ["anthropic", "httpx2", "pydantic", "opentelemetry", "pytest", "genai_prices"]
 
 
 def test_importing_the_package_imports_no_optional_dependency() -> None:

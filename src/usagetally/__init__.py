@@ -7,6 +7,7 @@ from ._accumulator import Policy, UsageAccumulator
 from ._aio import Tap, UsageHook, accumulate, tap
 from ._anthropic import from_sdk_usage, to_sdk_usage
 from ._converter import converter, make_converter
+from ._cost import Cost, PriceTable, billed_cost
 from ._errors import (
     EventOrderError,
     EventTooLargeError,
@@ -14,6 +15,8 @@ from ._errors import (
     InconsistentUsageError,
     LocalUsageError,
     MalformedEventError,
+    MissingPriceError,
+    PriceTableError,
     SourceError,
     StreamError,
     StreamErrorEvent,
@@ -68,6 +71,7 @@ __all__ = [
     "BetaServerToolUsage",
     "BetaUsage",
     "CacheWrites",
+    "Cost",
     "EventOrderError",
     "EventTooLargeError",
     "FallbackCreditStatus",
@@ -76,7 +80,10 @@ __all__ = [
     "IterationUsage",
     "LocalUsageError",
     "MalformedEventError",
+    "MissingPriceError",
     "Policy",
+    "PriceTable",
+    "PriceTableError",
     "SSEDecoder",
     "ServerSentEvent",
     "SourceError",
@@ -97,6 +104,7 @@ __all__ = [
     "UsageWorker",
     "__version__",
     "accumulate",
+    "billed_cost",
     "billed_totals",
     "cache_writes",
     "context_window_tokens",

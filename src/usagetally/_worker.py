@@ -44,6 +44,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._accumulator import Policy, UsageAccumulator
 from ._aio import UsageHook, _Feeder
+from ._cost import Cost, PriceTable
 from ._errors import LocalUsageError, StreamError
 from ._figures import UsageTotals
 from ._models import BetaUsage
@@ -66,6 +67,8 @@ class StreamResult:
         error: Why the stream is incomplete (an :class:`IncompleteStreamError` for a stream
             cut short), or None.
         model: The model the stream is counted under in the totals.
+        cost: What the stream cost, when the worker was given prices and the table could
+            price it (see :meth:`UsageTotals.add`); else None.
 
     """
 
@@ -74,6 +77,7 @@ class StreamResult:
     complete: bool
     error: StreamError | None
     model: str | None
+    cost: Cost | None = None
 
 
 def _unexpected(feeder: _Feeder, exc: Exception) -> StreamError:
@@ -284,6 +288,8 @@ class UsageWorker:
             :meth:`partial` and :attr:`incomplete_keys`. Pass False for a long-running
             worker that reads results through ``on_result`` and :attr:`totals` only, so
             that memory stays bounded; a finished key can then be opened again.
+        prices: A price table: each stream is priced as it finishes (``StreamResult.cost``)
+            and :attr:`totals` adds the costs up (``totals.cost``).
 
     Raises:
         ValueError: ``max_buffer`` is negative.
@@ -300,6 +306,7 @@ class UsageWorker:
         strict_types: bool = False,
         max_event_size: int | None = None,
         keep_results: bool = True,
+        prices: PriceTable | None = None,
     ) -> None:
         if max_buffer < 0:
             raise ValueError(f"max_buffer must be at least 0, got {max_buffer}")
@@ -315,7 +322,8 @@ class UsageWorker:
         self._keep = keep_results
         self._streams: dict[Hashable, _Stream] = {}
         self._incomplete: dict[Hashable, None] = {}  # an ordered set
-        self._totals = UsageTotals()
+        self._prices = prices
+        self._totals = UsageTotals(prices=prices)
         self._callback_error: BaseException | None = None
         self._state = "new"  # new, running, stopped
         self._stopping = False
@@ -421,12 +429,13 @@ class UsageWorker:
             usage = error.partial
         model = record.model if record.model is not None else record.feeder.acc.model
         complete = error is None
+        cost = None
+        if usage is not None:
+            cost = self._totals.add(usage, model=model, complete=complete)
         result = StreamResult(
-            key=record.key, usage=usage, complete=complete, error=error, model=model
+            key=record.key, usage=usage, complete=complete, error=error, model=model, cost=cost
         )
         record.result = result
-        if usage is not None:
-            self._totals.add(usage, model=model, complete=complete)
         if self._keep:
             if not complete:
                 self._incomplete[record.key] = None
@@ -568,9 +577,9 @@ class UsageWorker:
 
         Incomplete streams are added with their partial usage and counted in
         ``totals.incomplete``; a stream that failed before ``message_start`` adds nothing.
-        Streams still open are not in it.
+        Streams still open are not in it. With prices, ``totals.cost`` is their cost.
         """
-        totals = UsageTotals()
+        totals = UsageTotals(prices=self._prices)
         totals.merge(self._totals)
         return totals
 
