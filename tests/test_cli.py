@@ -553,11 +553,12 @@ def test_a_path_with_control_characters_is_escaped(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
-def test_a_capture_without_line_endings_stays_within_the_default_limit() -> None:
+@pytest.mark.parametrize("flag", ["--json", "--split-concatenated"])
+def test_a_capture_without_line_endings_stays_within_the_default_limit(flag: str) -> None:
     code = (
         "import re, sys\n"
         "from usagetally._cli import main\n"
-        "status = main(['replay', '--json', '/dev/zero'])\n"
+        f"status = main(['replay', '--json', '{flag}', '/dev/zero'])\n"
         "with open('/proc/self/status') as f:\n"
         "    peak_kib = int(re.search(r'VmHWM:\\s*(\\d+) kB', f.read()).group(1))\n"
         "print(status, peak_kib // 1024, file=sys.stderr)\n"
@@ -569,7 +570,7 @@ def test_a_capture_without_line_endings_stays_within_the_default_limit() -> None
     status, peak_mib = map(int, figures.split())
     assert status == 1
     assert message == [
-        f"usagetally: /dev/zero: an event is larger than max_event_size ({DEFAULT_MAX_EVENT_SIZE}"
+        f"usagetally: /dev/zero{' [stream 0]' if 'split' in flag else ''}: an event is larger than max_event_size ({DEFAULT_MAX_EVENT_SIZE}"
         " bytes) (at event 0, byte 0)"
     ]
     record = json.loads(result.stdout)
@@ -714,7 +715,8 @@ def test_named_pipes_are_read_once_and_never_hang(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM, Linux only")
-def test_a_long_capture_is_replayed_as_it_is_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--json", "--split-concatenated"])
+def test_a_long_capture_is_replayed_as_it_is_read(tmp_path: Path, flag: str) -> None:
     # 96 MiB of text deltas between a start and an end: if the command read the whole file
     # before replaying it, its peak memory would grow by as much.
     data = example("plain")
@@ -736,13 +738,13 @@ def test_a_long_capture_is_replayed_as_it_is_read(tmp_path: Path) -> None:
     code = (
         "import re, sys\n"
         "from usagetally._cli import main\n"
-        "status = main(['replay', '--json', sys.argv[1]])\n"
+        "status = main(['replay', '--json', sys.argv[2], sys.argv[1]])\n"
         "with open('/proc/self/status') as f:\n"
         "    peak_kib = int(re.search(r'VmHWM:\\s*(\\d+) kB', f.read()).group(1))\n"
         "print(status, peak_kib // 1024, file=sys.stderr)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, str(path), flag], capture_output=True, text=True, check=True
     )
     status, peak_mib = map(int, result.stderr.split())
     assert status == 0
