@@ -569,8 +569,9 @@ def test_a_capture_without_line_endings_stays_within_the_default_limit(flag: str
     *message, figures = result.stderr.splitlines()
     status, peak_mib = map(int, figures.split())
     assert status == 1
+    name = "/dev/zero [stream 0]" if "split" in flag else "/dev/zero"
     assert message == [
-        f"usagetally: /dev/zero{' [stream 0]' if 'split' in flag else ''}: an event is larger than max_event_size ({DEFAULT_MAX_EVENT_SIZE}"
+        f"usagetally: {name}: an event is larger than max_event_size ({DEFAULT_MAX_EVENT_SIZE}"
         " bytes) (at event 0, byte 0)"
     ]
     record = json.loads(result.stdout)
