@@ -410,7 +410,7 @@ class _InputReplay:
                     except StreamError as exc:
                         at = self._next_stream_at(exc, start, source)
                         if at is None or self.lag is None:
-                            hint = self._hint(exc, at, source)
+                            hint = self._hint(at, source)
                             yield self._failed(self.acc, exc, hint=hint)
                             return
                         yield self._finished(self.lag)
@@ -459,7 +459,7 @@ class _InputReplay:
             return isinstance(data, dict) and data.get("type") == "message_start"
         return event.event == "message_start"
 
-    def _hint(self, exc: StreamError, at: int | None, source: IO[bytes]) -> str | None:
+    def _hint(self, at: int | None, source: IO[bytes]) -> str | None:
         if at is None:
             return None
         text = "--split-concatenated replays each response as its own stream"
@@ -647,14 +647,17 @@ def _cells(counts: TokenCounts) -> list[str]:
     ]
 
 
-def _grid(rows: Sequence[tuple[str, TokenCounts, str]]) -> list[str]:
-    """Align rows of (label, counts, note): label left, counts right, note last.
+def _grid(
+    rows: Sequence[tuple[str, Sequence[str], str]], columns: Sequence[str] = _COLUMNS
+) -> list[str]:
+    """Align rows of (label, cells, note): the label left, the cells right, the note last.
 
-    The widths fit the widest cell of each column, so that any label, model name or count
-    keeps the columns straight. A further column (such as a cost) is one more cell per row.
+    Each column is as wide as its widest cell, so that any label, model name or count keeps
+    the columns straight. A further column (such as a cost) is one more title in
+    ``columns`` and one more cell in each row.
     """
-    table = [["", *_COLUMNS, ""]] + [
-        [_clean(label), *_cells(counts), _clean(note)] for label, counts, note in rows
+    table = [["", *columns, ""]] + [
+        [_clean(label), *map(_clean, cells), _clean(note)] for label, cells, note in rows
     ]
     widths = [max(_width(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     lines = []
@@ -671,15 +674,15 @@ def _absent(value: object) -> str:
 
 
 def _usage_lines(usage: BetaUsage, model: str | None) -> list[str]:
-    rows: list[tuple[str, TokenCounts, str]] = [("top level", TokenCounts.of(usage), "")]
+    top = TokenCounts.of(usage)
+    rows: list[tuple[str, Sequence[str], str]] = [("top level", _cells(top), "")]
     for i, entry in enumerate(usage.iterations or ()):
-        rows.append(
-            (f"[{i}] {entry.type}", TokenCounts.of(entry), getattr(entry, "model", None) or "")
-        )
-    rows.append(("billed total", billed_totals(usage), ""))
+        note = getattr(entry, "model", None) or ""
+        rows.append((f"[{i}] {entry.type}", _cells(TokenCounts.of(entry)), note))
+    rows.append(("billed total", _cells(billed_totals(usage)), ""))
     by_model = totals_by_model(usage, model=model)
     if len(by_model) > 1:
-        rows.extend(("  billed", counts, name or "-") for name, counts in by_model.items())
+        rows.extend(("  billed", _cells(c), name or "-") for name, c in by_model.items())
     lines = _grid(rows)
     if usage.cache_creation is not None:
         split = usage.cache_creation
@@ -759,10 +762,12 @@ class _Total:
                 f"  includes the partial usage of {self.totals.incomplete} failed "
                 f"stream{'s' if self.totals.incomplete > 1 else ''}"
             )
-        rows = [("billed total", self.totals.total, "")]
+        rows: list[tuple[str, Sequence[str], str]] = [
+            ("billed total", _cells(self.totals.total), "")
+        ]
         by_model = self.totals.by_model
         if len(by_model) > 1 or (by_model and None not in by_model):
-            rows.extend(("  billed", counts, name or "-") for name, counts in by_model.items())
+            rows.extend(("  billed", _cells(c), name or "-") for name, c in by_model.items())
         lines.extend(_grid(rows))
         tools = self.totals.server_tool_requests
         if tools:
