@@ -242,33 +242,29 @@ def cli_replay(paths: Sequence[Path], *, strict: bool) -> tuple[list[Outcome], i
     command = [str(script)] if script.exists() else [sys.executable, "-m", "usagetally"]
     command += ["replay", "--json", *(["--strict"] if strict else []), *map(str, paths)]
     done = subprocess.run(command, capture_output=True, check=False)
-    names = {str(p) for p in paths}
-    messages: dict[str, list[str]] = {}
+    # stdout: one JSON Lines record per input (docs/cli.md); stderr: one line per failure.
+    records: dict[str, dict[str, Any]] = {}
     stray: list[str] = []
-    current: list[str] | None = None
-    for line in done.stderr.decode("utf-8", "replace").splitlines():
-        head, sep, rest = line.partition(": ")
-        name, sep2, message = rest.partition(": ")
-        if head == "usagetally" and sep and sep2 and name in names:
-            current = messages.setdefault(name, [])
-            current.append(message)
-        elif current is not None:  # a message over several lines
-            current[-1] += "\n" + line
+    for line in done.stdout.decode("utf-8").splitlines():
+        record = json.loads(line)
+        if record.get("record") == "stream" and record.get("path") not in records:
+            records[record["path"]] = record
         else:
+            stray.append(f"stdout: {line}")
+    names = {str(p) for p in paths}
+    for line in done.stderr.decode("utf-8", "replace").splitlines():
+        head, _, rest = line.partition(": ")
+        if head != "usagetally" or rest.partition(": ")[0] not in names:
             stray.append(f"stderr: {line}")
-    printed = iter(done.stdout.decode("utf-8").splitlines())
     outcomes = []
     for path in paths:
-        said = messages.get(str(path))
-        if said is not None:
-            outcomes.append(Outcome(error="error", message="\n".join(said)))
-            continue
-        usage = next(printed, None)
-        if usage is None:
+        record = records.get(str(path))
+        if record is None:
             outcomes.append(Outcome(error="nothing printed", message=""))
+        elif record["status"] == "complete":
+            outcomes.append(Outcome(usage=record["usage"]))
         else:
-            outcomes.append(Outcome(usage=json.loads(usage)))
-    stray.extend(f"stdout: {line}" for line in printed)
+            outcomes.append(Outcome(error="error", message=record["error"]["message"]))
     return outcomes, done.returncode, "\n".join(stray)
 
 
