@@ -937,3 +937,76 @@ def test_a_duplicated_message_start_in_a_real_stream_is_not_split(
         alone = lines(capsys.readouterr().out)
         assert main(["replay", "--json", "--split-concatenated", str(path)]) == 1
         assert lines(capsys.readouterr().out) == alone
+
+
+# -- --prices: the exact cost -----------------------------------------------------------------
+
+PRICES = EXAMPLES / "prices.json"
+
+
+def test_prices_add_the_exact_cost_to_each_json_record_and_the_total(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from decimal import Decimal
+
+    from usagetally import PriceTable, billed_cost
+
+    table = PriceTable.load(PRICES)
+    paths = [str(EXAMPLES / f"{name}.sse") for name in NAMES]
+    assert main(["replay", "--json", "--total", "--prices", str(PRICES), *paths]) == 0
+    records = lines(capsys.readouterr().out)
+    totals = UsageTotals(prices=table)
+    for path, record in zip(paths, records, strict=False):
+        acc = UsageAccumulator()
+        acc.feed(Path(path).read_bytes())
+        usage = acc.finish()
+        cost = billed_cost(usage, model=acc.model, prices=table)
+        assert record["cost"] == cost.as_dict()
+        totals.add(usage, model=acc.model)
+    assert totals.cost is not None
+    assert records[-1]["record"] == "total"
+    assert records[-1]["cost"] == totals.cost.as_dict()
+    assert Decimal(records[-1]["cost"]["total"]) == sum(
+        (Decimal(r["cost"]["total"]) for r in records[:-1]), Decimal(0)
+    )
+
+
+def test_prices_in_the_table_stay_aligned(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "--prices", str(PRICES), str(EXAMPLES / "advisor.sse")]) == 0
+    out = capsys.readouterr().out
+    assert "cost: 0.0577836 USD" in out
+    header = next(line for line in out.splitlines() if "cost USD" in line)
+    billed = [line for line in out.splitlines() if line.lstrip().startswith("billed")]
+    assert billed
+    assert all(
+        line.index(amount) + len(amount) == header.index("cost USD") + len("cost USD")
+        for line, amount in zip(billed, ["0.0577836", "0.0133686", "0.044415"], strict=True)
+    )
+
+
+def test_a_model_the_table_lacks_is_unpriced_never_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps({"models": {"claude-opus-4-7": {"input": "5", "output": "25"}}}))
+    assert main(["replay", "--json", "--prices", str(table), str(EXAMPLES / "plain.sse")]) == 0
+    (record,) = lines(capsys.readouterr().out)
+    assert record["cost"]["error"]["class"] == "MissingPriceError"
+    assert "claude-sonnet-4-6" in record["cost"]["error"]["message"]
+    assert main(["replay", "--prices", str(table), str(EXAMPLES / "plain.sse")]) == 0
+    assert "cost: unpriced (MissingPriceError" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"models": {"x": {"input": "-1", "output": "1"}}}', "not json"],
+    ids=["negative", "json"],
+)
+def test_a_bad_price_table_exits_2_with_one_line(tmp_path: Path, content: str) -> None:
+    table = tmp_path / "prices.json"
+    table.write_text(content)
+    done = cli("replay", "--prices", str(table), str(EXAMPLES / "plain.sse"))
+    assert done.returncode == 2
+    assert done.stdout == b""
+    (line,) = done.stderr.decode().splitlines()
+    assert line.startswith(f"usagetally: --prices: {table}")

@@ -35,6 +35,7 @@ import attrs
 from . import __version__
 from ._accumulator import Policy, UsageAccumulator
 from ._converter import converter
+from ._cost import Cost, PriceTable, billed_cost
 from ._errors import (
     EventOrderError,
     EventTooLargeError,
@@ -138,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replay a file holding several responses (a message_start after a complete "
         "stream) as several streams",
+    )
+    replay.add_argument(
+        "--prices",
+        metavar="TABLE",
+        help="a price table (JSON or TOML, see docs/cost.md): add the exact cost in USD",
     )
     replay.add_argument(
         "--max-event-size",
@@ -602,7 +608,39 @@ def _figures(result: _Result) -> dict[str, Any] | None:
     }
 
 
-def _json_record(result: _Result) -> dict[str, Any]:
+def _price(result: _Result, prices: PriceTable | None) -> Cost | UsageError | None:
+    """Price a stream's (final or partial) usage; say why when it has no price."""
+    if prices is None or result.usage is None:
+        return None
+    try:
+        return billed_cost(result.usage, model=result.model, prices=prices)
+    except UsageError as exc:  # a model or rate the table lacks: unpriced, never $0
+        return exc
+
+
+def _dollars(amount: object) -> str:
+    return "-" if amount is None else f"{amount:f}"
+
+
+def _cost_record(cost: Cost | UsageError | None) -> dict[str, Any] | None:
+    if isinstance(cost, UsageError):
+        return {"error": {"class": type(cost).__name__, "message": str(cost)}}
+    return None if cost is None else cost.as_dict()
+
+
+def _cost_lines(cost: Cost | UsageError | None) -> list[str]:
+    if cost is None:
+        return []
+    if isinstance(cost, UsageError):
+        return [f"  cost: unpriced ({type(cost).__name__}: {_clean(str(cost))})"]
+    parts = ", ".join(f"{k} {v:f}" for k, v in cost.by_category.items() if v)
+    lines = [f"  cost: {cost.total:f} USD" + (f" ({parts})" if parts else "")]
+    lines += [f"  cost assumption: {_clean(a)}" for a in cost.assumptions]
+    lines += [f"  unpriced: {_clean(u)}" for u in cost.unpriced]
+    return lines
+
+
+def _json_record(result: _Result, prices: PriceTable | None = None) -> dict[str, Any]:
     failure = result.failure
     error = None
     if failure is not None:
@@ -625,6 +663,7 @@ def _json_record(result: _Result) -> dict[str, Any]:
         "events": result.events,
         "usage": None if result.usage is None else converter.unstructure(result.usage),
         "figures": _figures(result),
+        **({} if prices is None else {"cost": _cost_record(_price(result, prices))}),
         "diagnostics": [
             {"code": d.code, "message": d.message, "event_index": d.event_index}
             for d in result.diagnostics
@@ -662,7 +701,7 @@ def _grid(
         cells = [row[0] + " " * (widths[0] - _width(row[0]))]
         cells += [" " * (w - _width(c)) + c for c, w in zip(row[1:-1], widths[1:], strict=True)]
         line = "  " + "  ".join(cells)
-        lines.append(f"{line}  {row[-1]}" if row[-1] else line)
+        lines.append(f"{line}  {row[-1]}" if row[-1] else line.rstrip())
     return lines
 
 
@@ -670,17 +709,29 @@ def _absent(value: object) -> str:
     return "-" if value is None else _clean(str(value))
 
 
-def _usage_lines(usage: BetaUsage, model: str | None) -> list[str]:
+def _usage_lines(usage: BetaUsage, model: str | None, cost: Cost | UsageError | None) -> list[str]:
+    priced = isinstance(cost, Cost)
+    columns = (*_COLUMNS, "cost USD") if priced else _COLUMNS
+    blank = [""] if priced else []
+
+    def dollars(amount: object) -> list[str]:
+        return [_dollars(amount)] if priced else []
+
     top = TokenCounts.of(usage)
-    rows: list[tuple[str, Sequence[str], str]] = [("top level", _cells(top), "")]
+    rows: list[tuple[str, Sequence[str], str]] = [("top level", _cells(top) + blank, "")]
     for i, entry in enumerate(usage.iterations or ()):
         note = getattr(entry, "model", None) or ""
-        rows.append((f"[{i}] {entry.type}", _cells(TokenCounts.of(entry)), note))
-    rows.append(("billed total", _cells(billed_totals(usage)), ""))
+        rows.append((f"[{i}] {entry.type}", _cells(TokenCounts.of(entry)) + blank, note))
+    total_cost = cost.total if isinstance(cost, Cost) else None
+    rows.append(("billed total", _cells(billed_totals(usage)) + dollars(total_cost), ""))
     by_model = totals_by_model(usage, model=model)
     if len(by_model) > 1:
-        rows.extend(("  billed", _cells(c), name or "-") for name, c in by_model.items())
-    lines = _grid(rows)
+        by_cost = cost.by_model if isinstance(cost, Cost) else {}
+        rows.extend(
+            ("  billed", _cells(c) + dollars(by_cost.get(name or "")), name or "-")
+            for name, c in by_model.items()
+        )
+    lines = _grid(rows, columns)
     if usage.cache_creation is not None:
         split = usage.cache_creation
         lines.append(
@@ -699,7 +750,7 @@ def _usage_lines(usage: BetaUsage, model: str | None) -> list[str]:
     return lines
 
 
-def _table(result: _Result, *, partial: bool) -> str:
+def _table(result: _Result, *, partial: bool, prices: PriceTable | None = None) -> str:
     failure = result.failure
     head = f"{result.name}: {result.status}"
     if failure is not None:
@@ -718,7 +769,9 @@ def _table(result: _Result, *, partial: bool) -> str:
     lines.append("  " + ", ".join(facts))
     if failure is not None:
         lines.append("  partial usage (what was counted before the failure; not final):")
-    lines.extend(_usage_lines(usage, result.model))
+    cost = _price(result, prices)
+    lines.extend(_usage_lines(usage, result.model, cost))
+    lines.extend(_cost_lines(cost))
     if result.diagnostics:
         lines.extend(f"  diagnostic: {_clean(str(d))}" for d in result.diagnostics)
     else:
@@ -729,8 +782,8 @@ def _table(result: _Result, *, partial: bool) -> str:
 class _Total:
     """The sum over all inputs (``--total``), through :class:`UsageTotals`."""
 
-    def __init__(self) -> None:
-        self.totals = UsageTotals()
+    def __init__(self, prices: PriceTable | None = None) -> None:
+        self.totals = UsageTotals(prices=prices)
         self.statuses = {"complete": 0, "incomplete": 0, "error": 0}
 
     def add(self, result: _Result) -> None:
@@ -746,6 +799,14 @@ class _Total:
             "billed_totals": _counts(self.totals.total),
             "totals_by_model": _by_model(self.totals.by_model),
             "server_tool_requests": self.totals.server_tool_requests,
+            **(
+                {}
+                if self.totals.cost is None
+                else {
+                    "cost": self.totals.cost.as_dict(),
+                    "unpriced_requests": self.totals.unpriced_requests,
+                }
+            ),
         }
 
     def table(self) -> str:
@@ -759,17 +820,30 @@ class _Total:
                 f"  includes the partial usage of {self.totals.incomplete} failed "
                 f"stream{'s' if self.totals.incomplete > 1 else ''}"
             )
+        cost = self.totals.cost
+
+        def extra(amount: object) -> list[str]:
+            return [] if cost is None else [_dollars(amount)]
+
         rows: list[tuple[str, Sequence[str], str]] = [
-            ("billed total", _cells(self.totals.total), "")
+            ("billed total", _cells(self.totals.total) + extra(cost and cost.total), "")
         ]
         by_model = self.totals.by_model
+        by_cost = {} if cost is None else cost.by_model
         if len(by_model) > 1 or (by_model and None not in by_model):
-            rows.extend(("  billed", _cells(c), name or "-") for name, c in by_model.items())
-        lines.extend(_grid(rows))
+            rows.extend(
+                ("  billed", _cells(c) + extra(by_cost.get(name or "")), name or "-")
+                for name, c in by_model.items()
+            )
+        lines.extend(_grid(rows, _COLUMNS if cost is None else (*_COLUMNS, "cost USD")))
         tools = self.totals.server_tool_requests
         if tools:
             listed = ", ".join(f"{_clean(k)} {v}" for k, v in tools.items())
             lines.append(f"  server tools: {listed}")
+        if self.totals.cost is not None:
+            lines.extend(_cost_lines(self.totals.cost))
+            if self.totals.unpriced_requests:
+                lines.append(f"  unpriced streams: {self.totals.unpriced_requests}")
         return "\n".join(lines)
 
 
@@ -788,16 +862,23 @@ def _report(result: _Result) -> None:
 def _replay_all(args: argparse.Namespace) -> int:
     if sys.stdout is None:
         raise _OutputFailed("cannot write the output: standard output is closed")
+    prices = None
+    if args.prices is not None:
+        try:
+            prices = PriceTable.load(args.prices)
+        except (UsageError, OSError) as exc:
+            _complain(f"--prices: {exc}")
+            return EXIT_BAD_ARGUMENTS
     status = EXIT_OK
-    total = _Total() if args.total else None
+    total = _Total(prices) if args.total else None
     first = True
     for path in args.paths:
         for result in _InputReplay(path, args).results():
             try:
                 text = (
-                    json.dumps(_json_record(result))
+                    json.dumps(_json_record(result, prices))
                     if args.json
-                    else _table(result, partial=args.partial)
+                    else _table(result, partial=args.partial, prices=prices)
                 )
             except Exception as exc:  # rendering failed (a bug): still one line per stream
                 result = attrs.evolve(result, status="error", usage=None, failure=_internal(exc))
