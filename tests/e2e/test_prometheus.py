@@ -21,8 +21,10 @@ streams (so the counters are checked across scrapes, as a fleet's are).
   bound, and that it is smaller than the cost of one token at the cheapest rate of the table,
   so one token counted wrong in any stream would fail it.
 - The wait is deterministic: after the worker reports a round done, the test polls until
-  every ``usagetally_streams_total`` sample was scraped after that moment (the sample
-  timestamps of Prometheus), with a timeout; never a fixed sleep.
+  the latest ``usagetally_streams_total`` samples come from a scrape begun after that
+  moment (their timestamps; the worker and Prometheus share this machine's clock), with a
+  timeout, never a fixed sleep; then it asks every query at that scrape's time, so all the
+  figures come from that one scrape.
 
 Deselected from the plain ``make test`` by the ``e2e`` marker (it needs the server, which
 needs root to install); ``make e2e-prometheus`` selects it, and there a missing server is a
@@ -75,7 +77,7 @@ COST = "sum by (gen_ai_response_model) (usagetally_cost_USD_total)"
 STREAMS_BY_MODEL = "sum by (gen_ai_request_model) (usagetally_streams_total)"
 STREAMS_BY_COMPLETE = "sum by (usagetally_complete) (usagetally_streams_total)"
 UNPRICED = "sum(usagetally_unpriced_streams_total)"
-SCRAPED_AT = "min(timestamp(usagetally_streams_total))"
+SCRAPED_AT = "timestamp(usagetally_streams_total)"
 
 U = Decimal(2) ** -53  # the unit roundoff of float64
 
@@ -168,11 +170,10 @@ class Prometheus:
             time.sleep(POLL)
         return False
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Return the result vector of an instant query at the present time."""
-        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": promql}
-        )
+    def query(self, promql: str, at: str | None = None) -> list[dict[str, Any]]:
+        """Return the result vector of an instant query, now or at a time (Unix seconds)."""
+        arguments = {"query": promql} if at is None else {"query": promql, "time": at}
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode(arguments)
         with urllib.request.urlopen(url, timeout=10) as response:
             body = json.load(response)
         assert body["status"] == "success", body
@@ -180,17 +181,17 @@ class Prometheus:
         vector: list[dict[str, Any]] = body["data"]["result"]
         return vector
 
-    def by(self, promql: str, label: str) -> dict[str, str]:
+    def by(self, promql: str, label: str, at: str | None = None) -> dict[str, str]:
         """Return an instant query's values (as Prometheus writes them) by one label."""
         values: dict[str, str] = {}
-        for sample in self.query(promql):
+        for sample in self.query(promql, at):
             key = sample["metric"].get(label, "")
             assert key not in values, f"{promql}: two samples for {label}={key!r}"
             values[key] = sample["value"][1]
         return values
 
-    def scalar(self, promql: str) -> str | None:
-        vector = self.query(promql)
+    def scalar(self, promql: str, at: str | None = None) -> str | None:
+        vector = self.query(promql, at)
         assert len(vector) <= 1, vector
         return vector[0]["value"][1] if vector else None
 
@@ -263,21 +264,25 @@ def prometheus(tmp_path: Path, worker: Worker) -> Iterator[Prometheus]:
         _stop(server.process)
 
 
-def _wait_for_scrape_after(prometheus: Prometheus, moment: float, streams: int) -> float:
-    """Wait until every stream counter sample was scraped after ``moment``; return when."""
+def _wait_for_scrape_after(prometheus: Prometheus, moment: float, streams: int) -> str:
+    """Wait for a scrape begun after ``moment``; return its time, to query the figures at.
+
+    The figures are then all asked at that time, so they come from that one scrape: a later
+    scrape (or a failed one, which marks the series stale) changes nothing.
+    """
     deadline = time.monotonic() + TIMEOUT
+    scraped: set[str] = set()
     while True:
-        scraped = prometheus.scalar(SCRAPED_AT)
-        # Prometheus may align a scrape's timestamp to its schedule by up to 2 ms (its
-        # --scrape.timestamp-tolerance), so a margin of 10 ms keeps "after" true.
-        if scraped is not None and float(scraped) > moment + 0.01:
-            counted = prometheus.scalar("sum(usagetally_streams_total)")
-            assert counted is not None
-            assert float(counted) == streams, f"scraped after the round: {counted} streams"
-            return float(scraped)
+        scraped = {sample["value"][1] for sample in prometheus.query(SCRAPED_AT)}
+        # One scrape gives every series the same timestamp. Prometheus may align it to its
+        # schedule by up to 2 ms (--scrape.timestamp-tolerance): a 10 ms margin keeps "after".
+        if len(scraped) == 1 and float(at := next(iter(scraped))) > moment + 0.01:
+            counted = prometheus.scalar("sum(usagetally_streams_total)", at)
+            assert counted == str(streams), f"scraped after the round: {counted} streams"
+            return at
         if time.monotonic() > deadline:
             raise AssertionError(
-                f"no scrape after the round within {TIMEOUT} s (last sample at {scraped}); "
+                f"no scrape after the round within {TIMEOUT} s (last samples at {scraped}); "
                 f"Prometheus log:\n{prometheus.tail()}"
             )
         time.sleep(POLL)
@@ -299,14 +304,14 @@ def _cheapest_token(table: Mapping[str, Any]) -> Decimal:
     """The least a token can cost by the table: its lowest rate at the batch multiplier."""
     rates: list[Decimal] = []
 
-    def collect(node: Any, name: str = "") -> None:
+    def collect(node: Any) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if key not in ("inference_geo", "above_prompt_tokens"):
-                    collect(value, key)
+                if key not in ("inference_geo", "above_prompt_tokens"):  # not rates
+                    collect(value)
         elif isinstance(node, list):
             for value in node:
-                collect(value, name)
+                collect(value)
         elif isinstance(node, str):
             rates.append(Decimal(node))
 
@@ -376,10 +381,10 @@ def test_fleet_totals_in_prometheus(
         began = time.time()
         results += worker.run(start, stop)
         done = time.time()
-        scraped = _wait_for_scrape_after(prometheus, done, len(results))
+        at = _wait_for_scrape_after(prometheus, done, len(results))
         report.append(
             f"round {start}-{stop}: worker {done - began:.2f} s; a scrape after it seen "
-            f"{time.time() - done:.2f} s later (sampled at +{scraped - done:.2f} s)"
+            f"{time.time() - done:.2f} s later (sampled at +{float(at) - done:.2f} s)"
         )
 
         # The worker's results are what the streams were built to bill.
@@ -397,28 +402,28 @@ def test_fleet_totals_in_prometheus(
 
         # Streams, complete or not, and the unpriced ones.
         complete = Counter("true" if r["complete"] else "false" for r in results)
-        assert prometheus.by(STREAMS_BY_COMPLETE, "usagetally_complete") == {
+        assert prometheus.by(STREAMS_BY_COMPLETE, "usagetally_complete", at) == {
             key: str(count) for key, count in complete.items()
         }
         per_model = Counter(r["model"] for r in results)
-        assert prometheus.by(STREAMS_BY_MODEL, "gen_ai_request_model") == {
+        assert prometheus.by(STREAMS_BY_MODEL, "gen_ai_request_model", at) == {
             model: str(count) for model, count in per_model.items()
         }
         unpriced = sum(1 for r in results if r["cost"] is None)
-        assert prometheus.scalar(UNPRICED) == (str(unpriced) if unpriced else None)
+        assert prometheus.scalar(UNPRICED, at) == (str(unpriced) if unpriced else None)
 
         # Tokens: exact, per kind and all four kinds together.
         for index, (kind, metric) in enumerate(KINDS.items()):
             promql = f"sum by (gen_ai_response_model) ({metric})"
-            assert prometheus.by(promql, "gen_ai_response_model") == {
+            assert prometheus.by(promql, "gen_ai_response_model", at) == {
                 model: str(counts[index]) for model, counts in tokens.items()
             }, kind
-        assert prometheus.by(ALL_TOKENS, "gen_ai_response_model") == {
+        assert prometheus.by(ALL_TOKENS, "gen_ai_response_model", at) == {
             model: str(sum(counts)) for model, counts in tokens.items()
         }
 
         # Cost: within the float summation bound of the exact Decimal sum (the docstring).
-        seen = prometheus.by(COST, "gen_ai_response_model")
+        seen = prometheus.by(COST, "gen_ai_response_model", at)
         assert set(seen) == set(cost), (sorted(seen), sorted(cost))
         assert UNLISTED not in seen
         bounds: dict[str, Decimal] = {}
@@ -434,10 +439,10 @@ def test_fleet_totals_in_prometheus(
         "streams by request model: "
         + ", ".join(
             f"{m} {n}"
-            for m, n in sorted(prometheus.by(STREAMS_BY_MODEL, "gen_ai_request_model").items())
+            for m, n in sorted(prometheus.by(STREAMS_BY_MODEL, "gen_ai_request_model", at).items())
         )
-        + f"; unpriced {prometheus.scalar(UNPRICED)}; by complete: "
-        + str(prometheus.by(STREAMS_BY_COMPLETE, "usagetally_complete"))
+        + f"; unpriced {prometheus.scalar(UNPRICED, at)}; by complete: "
+        + str(prometheus.by(STREAMS_BY_COMPLETE, "usagetally_complete", at))
     )
     report += _table(tokens, cost, seen, bounds)
     report.append(f"cheapest token by the table: {cheapest} USD; PromQL: {COST}")
