@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test real-streams bench bench-smoke fuzz-long docs clean
+.PHONY: demo test real-streams e2e-prometheus bench bench-smoke fuzz-long docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test: $(STAMP)
 ## Replay the recorded API streams of ../shared/real-streams (when there) against the SDK.
 real-streams: $(STAMP)
 	$(BIN)/python tools/real_streams.py
+
+## Fleet totals through a real Prometheus server (tests/e2e/test_prometheus.py): installs
+## Debian's prometheus package first when it is not on PATH (needs root), then runs the test.
+e2e-prometheus: $(STAMP)
+	tools/install-prometheus
+	$(BIN)/python -m pytest -q -m e2e tests/e2e/test_prometheus.py -p no:cacheprovider
 
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
