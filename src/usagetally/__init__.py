@@ -49,6 +49,7 @@ from ._models import (
     UnknownIterationUsage,
 )
 from ._sse import ServerSentEvent, SSEDecoder
+from ._sync import SyncTap, accumulate_sync
 from ._worker import StreamResult, UsageSink, UsageWorker
 
 __version__ = "0.1.0.dev0"
@@ -81,6 +82,7 @@ __all__ = [
     "StreamError",
     "StreamErrorEvent",
     "StreamResult",
+    "SyncTap",
     "Tap",
     "TokenCounts",
     "UnknownFallbackCreditStatus",
@@ -96,6 +98,7 @@ __all__ = [
     "UsageWorker",
     "__version__",
     "accumulate",
+    "accumulate_sync",
     "billed_totals",
     "context_window_tokens",
     "converter",
