@@ -642,7 +642,10 @@ class UsageWorker:
         def open_() -> UsageSink:
             return self.open(key, model=model)
 
-        return anyio.from_thread.run_sync(open_, token=self._from_thread())
+        token = self._from_thread()
+        if self._state != "running":
+            raise LocalUsageError("the worker has stopped: open streams while it runs")
+        return anyio.from_thread.run_sync(open_, token=token)
 
     def result_from_thread(self, key: Hashable) -> BetaUsage:
         """:meth:`result` from a thread that is not the event loop's: wait for the stream.
