@@ -33,6 +33,7 @@ from usagetally import (
     converter,
     tap,
 )
+from usagetally._feeding import as_event_mapping
 from usagetally.testing import anthropic_client, anthropic_sync_client
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -490,3 +491,33 @@ def test_http_error_body_through_the_sdk_is_a_stream_error_event() -> None:
     assert hook.calls == [(None, None, False)]
     with pytest.raises(StreamErrorEvent):
         counted.final()
+
+
+# -- SDK event objects as the mappings feed_event reads ----------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("helper", [False, True])
+def test_as_event_mapping_feeds_sdk_events_to_feed_event(name: str, helper: bool) -> None:
+    # What UsageAccumulator.feed_event does with an SDK object (see _feeding.py).
+    acc = usagetally.UsageAccumulator()
+    converted = []
+    with anthropic_sync_client(transcript(name)) as client:
+        if helper:
+            with client.beta.messages.stream(**REQUEST) as stream:
+                sdk_events = list(stream)
+        else:
+            sdk_events = list(client.beta.messages.create(**REQUEST, stream=True))
+    for event in sdk_events:
+        mapping = as_event_mapping(event)
+        assert mapping is not None
+        converted.append(mapping)
+        acc.feed_event(mapping)
+    assert wire(acc.finish()) == expected(name)
+    for event, mapping in zip(sdk_events, converted, strict=True):
+        if event.type in ("message_start", "message_delta"):
+            assert mapping == event.to_dict(warnings=False)
+        else:
+            assert mapping == {"type": event.type}  # read no further: it carries no usage
+    assert as_event_mapping(converted[0]) is converted[0]
+    assert as_event_mapping(b"bytes") is None
