@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ._accumulator import Policy, UsageAccumulator
-from ._errors import LocalUsageError, UsageError
+from ._errors import LocalUsageError, StreamError, UsageError
 from ._feeding import Feeder, TapState, UsageHook, conclude
 from ._models import BetaUsage
 from ._sync import SyncTap, is_sync_source
@@ -271,7 +271,11 @@ class Tap(TapState, Generic[T]):
             self._source_failed(exc)
             await self._end()
             raise
-        self._take(item)
+        if self._feeding:  # TapState._take, inlined: this runs for every item
+            try:
+                self._feeder.feed(item)
+            except StreamError:
+                self._feeding = False  # kept by the feeder or the accumulator for final()
         return item
 
     async def _begin(self) -> T:

@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from ._accumulator import Policy, UsageAccumulator
-from ._errors import LocalUsageError, UsageError
+from ._errors import LocalUsageError, StreamError, UsageError
 from ._feeding import Feeder, TapState, UsageHook, conclude
 from ._models import BetaUsage
 
@@ -278,7 +278,11 @@ class SyncTap(TapState, Generic[T]):
             self._source_failed(exc)
             self._end()
             raise
-        self._take(item)
+        if self._feeding:  # TapState._take, inlined: this runs for every item
+            try:
+                self._feeder.feed(item)
+            except StreamError:
+                self._feeding = False  # kept by the feeder or the accumulator for final()
         return item
 
     def _begin(self) -> T:
