@@ -327,9 +327,11 @@ def conclude(feeder: Feeder, hook: UsageHook | None) -> Exception | None:
 class TapState:
     """What the async and the synchronous tap share: the accounting of one tapped stream.
 
-    A subclass reads the source, hands each item to :meth:`_take`, each exception of the
-    source to :meth:`_source_failed`, and calls :meth:`_conclude` once the source has ended,
-    failed or been closed (after closing it).
+    A subclass reads the source; while ``_feeding`` it feeds each item to ``_feeder.feed``
+    (inline, as that runs for every item), setting ``_feeding`` to False on a
+    :class:`StreamError` (kept for :meth:`_final`); it hands each exception of the source to
+    :meth:`_source_failed`, and calls :meth:`_conclude` once the source has ended, failed or
+    been closed (after closing it).
     """
 
     def __init__(self, feeder: Feeder, on_finish: UsageHook | None) -> None:
@@ -372,13 +374,6 @@ class TapState:
     def hook_error(self) -> Exception | None:
         """The exception the ``on_finish`` hook raised, if it raised (it is also logged)."""
         return self._hook_error
-
-    def _take(self, item: Any) -> None:
-        if self._feeding:
-            try:
-                self._feeder.feed(item)
-            except StreamError:
-                self._feeding = False  # kept by the feeder or the accumulator for final()
 
     def _source_failed(self, exc: BaseException) -> None:
         if self._feeding:

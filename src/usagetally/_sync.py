@@ -278,7 +278,7 @@ class SyncTap(TapState, Generic[T]):
             self._source_failed(exc)
             self._end()
             raise
-        if self._feeding:  # TapState._take, inlined: this runs for every item
+        if self._feeding:  # inline (see TapState): this runs for every item
             try:
                 self._feeder.feed(item)
             except StreamError:
