@@ -708,7 +708,7 @@ def test_without_the_api_the_import_error_says_what_to_install() -> None:
         "try:\n"
         "    import usagetally.otel\n"
         "except ImportError as exc:\n"
-        "    assert \"pip install 'usagetally[otel]'\" in str(exc), exc\n"
+        "    assert \"pip install 'opentelemetry-api>=1.30'\" in str(exc), exc\n"
         "    assert isinstance(exc.__cause__, ImportError), exc.__cause__\n"
         "else:\n"
         "    raise SystemExit('no ImportError')\n"

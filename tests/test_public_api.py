@@ -145,7 +145,17 @@ def test_py_typed_is_shipped_in_the_wheel() -> None:
 
 # --- A pure core -----------------------------------------------------------------------------
 
-PURE_MODULES = ["_sse", "_accumulator", "_models", "_converter", "_errors", "_figures"]
+PURE_MODULES = [
+    "_sse",
+    "_accumulator",
+    "_models",
+    "_converter",
+    "_errors",
+    "_figures",
+    "_feeding",
+    "_sync",
+    "_install",
+]
 
 # Modules that mean I/O, an event loop or an async framework. threading is not in the list:
 # cattrs imports it (and the pure core uses no thread).

@@ -53,6 +53,7 @@ from ._models import (
     UnknownIterationUsage,
 )
 from ._sse import ServerSentEvent, SSEDecoder
+from ._sync import SyncTap, accumulate_sync
 from ._worker import StreamResult, UsageSink, UsageWorker
 
 __version__ = "0.1.0.dev0"
@@ -90,6 +91,7 @@ __all__ = [
     "StreamError",
     "StreamErrorEvent",
     "StreamResult",
+    "SyncTap",
     "Tap",
     "TokenCounts",
     "UnknownFallbackCreditStatus",
@@ -104,6 +106,7 @@ __all__ = [
     "UsageWorker",
     "__version__",
     "accumulate",
+    "accumulate_sync",
     "billed_cost",
     "billed_totals",
     "cache_writes",

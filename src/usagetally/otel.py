@@ -42,9 +42,10 @@ try:
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 except ImportError as exc:
+    from ._install import install_hint
+
     raise ImportError(
-        "usagetally.otel needs the OpenTelemetry API; install it with: "
-        "pip install 'usagetally[otel]'"
+        f"usagetally.otel needs the OpenTelemetry API; {install_hint('otel')}"
     ) from exc
 
 from . import __version__

@@ -51,7 +51,7 @@ from ._converter import converter
 from ._errors import UsageDiagnostic
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
+    from anthropic import Anthropic, AsyncAnthropic
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -59,6 +59,7 @@ __all__ = [
     "advisor_iteration",
     "all_two_way_splits",
     "anthropic_client",
+    "anthropic_sync_client",
     "assert_usage",
     "cache_creation",
     "capture_diagnostics",
@@ -1060,17 +1061,59 @@ def anthropic_client(
     try:
         from ._anthropic import anthropic_client_for
     except ImportError as exc:  # pragma: no cover - the module itself needs no SDK
+        from ._install import install_hint
+
         raise ImportError(
-            "anthropic_client needs the anthropic SDK: pip install 'usagetally[anthropic]'"
+            f"anthropic_client needs the anthropic SDK; {install_hint('anthropic')}"
         ) from exc
-    body: bytes | Callable[[], bytes]
+    return anthropic_client_for(_body(transcript), status_code=status_code, headers=headers)
+
+
+def anthropic_sync_client(
+    transcript: bytes | Iterable[Mapping[str, Any]] | Callable[[], bytes],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Anthropic:
+    r"""Build a real synchronous ``anthropic.Anthropic`` client that answers with ``transcript``.
+
+    The synchronous twin of :func:`anthropic_client`, with the same arguments, for code that
+    uses ``anthropic.Anthropic``. Close it after use (``with``).
+
+    Args:
+        transcript: As :func:`anthropic_client`.
+        status_code: As :func:`anthropic_client`.
+        headers: As :func:`anthropic_client`.
+
+    Returns:
+        An ``Anthropic`` client that never touches the network.
+
+    Raises:
+        ImportError: The anthropic SDK is not installed.
+
+    >>> with anthropic_sync_client(text_stream("Hi!", output_tokens=4)) as client:
+    ...     with client.messages.stream(
+    ...         model="claude-sonnet-4-6", max_tokens=64,
+    ...         messages=[{"role": "user", "content": "Hello"}],
+    ...     ) as stream:
+    ...         message = stream.get_final_message()
+    >>> message.content[0].text, message.usage.output_tokens
+    ('Hi!', 4)
+
+    """
+    from ._anthropic import anthropic_sync_client_for
+
+    return anthropic_sync_client_for(_body(transcript), status_code=status_code, headers=headers)
+
+
+def _body(
+    transcript: bytes | Iterable[Mapping[str, Any]] | Callable[[], bytes],
+) -> bytes | Callable[[], bytes]:
     if isinstance(transcript, (bytes, bytearray, memoryview)):
-        body = bytes(transcript)
-    elif callable(transcript):
-        body = transcript
-    else:
-        body = sse_bytes(transcript)
-    return anthropic_client_for(body, status_code=status_code, headers=headers)
+        return bytes(transcript)
+    if callable(transcript):
+        return transcript
+    return sse_bytes(transcript)
 
 
 # -- comparing usages ---------------------------------------------------------------------
