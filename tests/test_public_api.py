@@ -155,6 +155,8 @@ PURE_MODULES = [
     "_feeding",
     "_sync",
     "_install",
+    "_sdk_events",
+    "_cost",
 ]
 
 # Modules that mean I/O, an event loop or an async framework. threading is not in the list:

@@ -33,7 +33,7 @@ from usagetally import (
     converter,
     tap,
 )
-from usagetally._feeding import as_event_mapping
+from usagetally._sdk_events import as_event_mapping
 from usagetally.testing import anthropic_client, anthropic_sync_client
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -498,9 +498,10 @@ def test_http_error_body_through_the_sdk_is_a_stream_error_event() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("helper", [False, True])
-def test_as_event_mapping_feeds_sdk_events_to_feed_event(name: str, helper: bool) -> None:
-    # What UsageAccumulator.feed_event does with an SDK object (see _feeding.py).
+def test_feed_event_takes_the_sdk_event_objects(name: str, helper: bool) -> None:
+    # What UsageAccumulator.feed_event does with an SDK object (see _sdk_events.py).
     acc = usagetally.UsageAccumulator()
+    direct = usagetally.UsageAccumulator()
     converted = []
     with anthropic_sync_client(transcript(name)) as client:
         if helper:
@@ -513,7 +514,9 @@ def test_as_event_mapping_feeds_sdk_events_to_feed_event(name: str, helper: bool
         assert mapping is not None
         converted.append(mapping)
         acc.feed_event(mapping)
+        direct.feed_event(event)
     assert wire(acc.finish()) == expected(name)
+    assert wire(direct.finish()) == expected(name)
     for event, mapping in zip(sdk_events, converted, strict=True):
         if event.type in ("message_start", "message_delta"):
             assert mapping == event.to_dict(warnings=False)

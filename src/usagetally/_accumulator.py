@@ -52,6 +52,7 @@ from ._errors import (
 )
 from ._figures import check_top_level
 from ._models import BetaMessageDeltaUsage, BetaUsage
+from ._sdk_events import as_event_mapping
 from ._sse import SSEDecoder
 
 __all__ = ["Policy", "UsageAccumulator"]
@@ -258,11 +259,13 @@ class UsageAccumulator:
             self._dispatch(event, None, self._index, None)
         self._index += 1
 
-    def feed_event(self, event: Mapping[str, Any]) -> None:
-        """Feed one event as its decoded JSON (a mapping with a ``type``).
+    def feed_event(self, event: Mapping[str, Any] | object) -> None:
+        """Feed one event: its decoded JSON (a mapping with a ``type``), or an SDK event.
 
         Args:
-            event: The event, such as ``{"type": "message_delta", "usage": {...}}``.
+            event: The event, such as ``{"type": "message_delta", "usage": {...}}``, or one
+                of the anthropic SDK's event objects (read by their ``type`` and, for the
+                events that carry usage, their ``to_dict()``).
 
         Raises:
             StreamError: As :meth:`feed`.
@@ -272,6 +275,8 @@ class UsageAccumulator:
         self._enter("events")
         index = self._index
         self._index += 1
+        if not isinstance(event, Mapping):
+            event = as_event_mapping(event) or event
         if not isinstance(event, Mapping):
             raise self._fail(
                 MalformedEventError(

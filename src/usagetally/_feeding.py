@@ -46,8 +46,9 @@ its traceback) and returned, so that the stream's result is never lost to its ho
 keep it (``Tap.hook_error``, ``StreamResult.hook_error``). Callers close the source *before*
 they conclude.
 
-:func:`as_event_mapping` converts one SDK event object to the mapping
-:meth:`UsageAccumulator.feed_event` reads (usage events whole, the others as their ``type``).
+:func:`as_event_mapping` (from ``_sdk_events.py``, which the accumulator uses too) converts
+one SDK event object to the mapping :meth:`UsageAccumulator.feed_event` reads (usage events
+whole, the others as their ``type``).
 
 :class:`TapState` is the state of a tapped stream that the async :class:`~usagetally.Tap` and
 the synchronous :class:`~usagetally.SyncTap` share: they differ only in how they read and
@@ -71,6 +72,7 @@ from ._errors import (
     UsageError,
 )
 from ._models import BetaUsage
+from ._sdk_events import MESSAGE_STOP, USAGE_EVENTS, as_event_mapping, is_sdk_event, wire_form
 
 if TYPE_CHECKING:
     from ._accumulator import UsageAccumulator
@@ -108,59 +110,8 @@ _PASSED_OVER: dict[str, bool] = {
     "signature": False,
     "compaction": False,
 }
-_USAGE_EVENTS = frozenset({"message_start", "message_delta", "error"})
-_MESSAGE_STOP: Mapping[str, Any] = {"type": "message_stop"}
 _BYTES_TYPES = (bytes, bytearray, memoryview)
 _OBJECTS = "SDK event objects"
-
-
-def _wire_form(obj: Any) -> Mapping[str, Any]:
-    """Return an SDK object's wire form: the fields sent, unknown ones kept, absent left out."""
-    to_dict = getattr(obj, "to_dict", None)
-    if to_dict is not None:
-        try:
-            # warnings=False: pydantic warns on unknown iteration types held in known classes.
-            result: Mapping[str, Any] = to_dict(warnings=False)
-        except TypeError:
-            result = to_dict()
-        return result
-    dump = obj.model_dump
-    try:
-        result = dump(by_alias=True, exclude_unset=True, warnings=False)
-    except TypeError:
-        result = dump()
-    return result
-
-
-def _is_sdk_event(obj: Any) -> bool:
-    return isinstance(getattr(obj, "type", None), str) and (
-        hasattr(obj, "to_dict") or hasattr(obj, "model_dump")
-    )
-
-
-def as_event_mapping(event: object) -> Mapping[str, Any] | None:
-    """Return an event as the mapping :meth:`UsageAccumulator.feed_event` reads.
-
-    Args:
-        event: A mapping (returned as it is) or an anthropic SDK event object (anything with
-            a ``type`` string and a ``to_dict()`` or ``model_dump()`` method).
-
-    Returns:
-        The mapping; for an SDK object, its wire form when it is ``message_start``,
-        ``message_delta`` or ``error``, else ``{"type": ...}`` alone (the other events carry
-        no usage, so nothing else of them is read). None when ``event`` is neither.
-
-    """
-    if isinstance(event, Mapping):
-        return event
-    if not _is_sdk_event(event):
-        return None
-    kind: str = event.type  # type: ignore[attr-defined]
-    if kind in _USAGE_EVENTS:
-        return _wire_form(event)
-    if kind == "message_stop":
-        return _MESSAGE_STOP
-    return {"type": kind}
 
 
 class Feeder:
@@ -231,7 +182,7 @@ class Feeder:
             self.kind, self.feed = "bytes", self._bytes
         elif isinstance(item, Mapping):
             self.kind, self.feed = "event mappings", self.acc.feed_event
-        elif _is_sdk_event(item):
+        elif is_sdk_event(item):
             self.kind, self.feed = _OBJECTS, self._object
         elif hasattr(item, "event") and hasattr(item, "data"):
             self.kind, self.feed = "server-sent events", self._sse
@@ -273,10 +224,10 @@ class Feeder:
                 return
             self.acc.feed_skipped(kind)
         elif kind == "message_stop":
-            self.acc.feed_event(_MESSAGE_STOP)
+            self.acc.feed_event(MESSAGE_STOP)
             self.stopped = True
-        elif kind in _USAGE_EVENTS:
-            self.acc.feed_event(_wire_form(item))
+        elif kind in USAGE_EVENTS:
+            self.acc.feed_event(wire_form(item))
         else:
             # An unknown event type: skipped by the core (a non-string type counts as one).
             self.acc.feed_event({"type": kind})
