@@ -50,6 +50,9 @@ _BIG_VALUE: Final = 64 * 1024
 _MAX_COOLDOWN: Final = 64
 # How many passed-over event names the fast path counts by name (each costs one scan).
 _MAX_NAMES: Final = 16
+# Event names longer than this are never cached (decoded or passed over): a cache holds at
+# most a few kilobytes, however long the names a stream sends.
+_MAX_CACHED_NAME: Final = 64
 
 
 @attrs.frozen(kw_only=True)
@@ -103,6 +106,7 @@ class SSEDecoder:
 
     Raises:
         ValueError: ``max_event_size`` is negative.
+        LocalUsageError: ``max_event_size`` is not an int.
         TypeError: ``keep`` is a string.
 
     Example:
@@ -117,6 +121,8 @@ class SSEDecoder:
     def __init__(
         self, *, max_event_size: int | None = None, keep: Collection[str] | None = None
     ) -> None:
+        if max_event_size is not None and type(max_event_size) is not int:
+            raise LocalUsageError(f"max_event_size must be None or an int, got {max_event_size!r}")
         if max_event_size is not None and max_event_size < 0:
             raise ValueError(f"max_event_size must be >= 0, got {max_event_size}")
         self._max = max_event_size
@@ -148,7 +154,8 @@ class SSEDecoder:
         # Internal: after a kept event of one of these types, _feed returns at once and holds
         # the rest of the chunk, so the caller can change `keep` before it is read (_resume).
         self._until: frozenset[str] = frozenset()
-        self._held: tuple[bytes, int, int] | None = None  # (data, its offset, where to resume)
+        # (data, its offset, where to resume, the next CR and LF at or after it, as _run has them)
+        self._held: tuple[bytes, int, int, int, int] | None = None
 
     @property
     def _keep(self) -> frozenset[str] | None:
@@ -226,7 +233,8 @@ class SSEDecoder:
             EventTooLargeError: A block exceeded ``max_event_size``. When events were
                 completed before it in the same chunk, they are returned first and the error
                 is raised by the next call. After it, every call raises it again.
-            LocalUsageError: The decoder was ended.
+            LocalUsageError: The decoder was ended, or ``chunk`` is not bytes (or a
+                bytearray or memoryview).
 
         """
         return [event for _, _, event in self._feed(chunk)]
@@ -249,6 +257,10 @@ class SSEDecoder:
         self._raw = b""
         self._held = None
         self._reset_block()
+        # Nothing more will be decoded: let the caches go (a finished decoder may live long).
+        self._types = {b"": "message"}
+        self._names = set()
+        self._patterns = []
 
     def _feed(self, chunk: bytes) -> list[tuple[int, int, ServerSentEvent]]:
         """Feed bytes and return the kept events with where they are.
@@ -271,10 +283,12 @@ class SSEDecoder:
             raise self._error
         if self._closed:
             raise LocalUsageError("SSEDecoder.feed() called after end()")
+        if type(chunk) is not bytes:
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
+            chunk = bytes(chunk)
         if not chunk:
             return []
-        if type(chunk) is not bytes:
-            chunk = bytes(chunk)
         base = self._bytes_fed
         self._bytes_fed = base + len(chunk)
         data = chunk
@@ -293,7 +307,7 @@ class SSEDecoder:
                 base = 0
         nl_hint = scan = cr = lf = -1
         if self._held is not None:  # the caller did not _resume(): keep the rest raw
-            rest, _, resume_at = self._held
+            rest, _, resume_at, _, _ = self._held
             self._held = None
             self._raw = rest[resume_at:]
             self._raw_nl = self._raw_scan = -1
@@ -334,8 +348,10 @@ class SSEDecoder:
         if held is None or self._error is not None:
             return []
         self._held = None
-        data, base, p = held
-        return self._run(data, base, -1, -1, -1, -1, p)
+        data, base, p, cr, lf = held
+        # The CR and LF searches go on from where they were: resuming costs nothing, however
+        # many pauses one chunk holds.
+        return self._run(data, base, -1, -1, cr, lf, p)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -421,7 +437,7 @@ class SSEDecoder:
                             self._block_retry = None
                             self._block_start = -1
                             if nxt < n:
-                                self._held = (data, base, nxt)  # no copy: resuming is O(1)
+                                self._held = (data, base, nxt, cr, lf)  # resuming is O(1)
                             return out
                     parts = self._parts = []
                 self._type = b""
@@ -476,7 +492,7 @@ class SSEDecoder:
 
     def _type_name(self, raw: bytes) -> str:
         name = raw.decode("utf-8", "replace")
-        if len(self._types) < 64:
+        if len(self._types) < 64 and len(raw) <= _MAX_CACHED_NAME:
             self._types[raw] = name
         return name
 
@@ -485,7 +501,7 @@ class SSEDecoder:
         # the bytes (their decoding is the identity); an empty one means "message".
         if not name or not name.isascii() or name in self._keep_ascii:
             return False
-        if len(self._names) < _MAX_NAMES:
+        if len(self._names) < _MAX_NAMES and len(name) <= _MAX_CACHED_NAME:
             self._names.add(name)
             self._patterns.append(b"\nevent: " + name + b"\ndata:")
         return True
@@ -514,6 +530,10 @@ class SSEDecoder:
             if p >= stop:
                 break
             nl = -1
+            if not startswith(b"event: ", p):
+                if stop == n and n - p < 7 and b"event: ".startswith(data[p:]):
+                    hold = n
+                break
             if region >= _MIN_REGION and scan < 0 and stop - p > _MIN_REGION:
                 end = min(stop, p + region)
                 if limit is not None:
@@ -535,15 +555,14 @@ class SSEDecoder:
                         passed = self._pass_region(data, p, first + 2)
                         if passed > 0:
                             count += passed
+                            # Next time look about as far as this run went: a region scanned
+                            # in vain then costs at most twice what was passed over.
+                            region = max(2 * (first + 2 - p), _MIN_REGION)
                             p = first + 2
                             continue
                     # Something odd (a comment, an id line): look closer, after one block.
                     region = (q + 2 - p) // 2
-            # One block at a time.
-            if not startswith(b"event: ", p):
-                if stop == n and n - p < 7 and b"event: ".startswith(data[p:]):
-                    hold = n
-                break
+            # One block at a time (it starts with "event: ", checked above).
             if nl_hint >= 0:
                 nl = nl_hint
                 nl_hint = -1
