@@ -173,7 +173,7 @@ class UsageAccumulator:
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Feed the next bytes of the stream, split anywhere.
 
         Args:

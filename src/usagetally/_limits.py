@@ -81,7 +81,10 @@ def check_event_json(data: str) -> tuple[str, str | None] | None:
     if opens > MAX_EVENT_DEPTH:
         # The brackets alone, all made square (UTF-8 never puts a bracket byte inside a
         # multi-byte character).
-        brackets = bare.encode("utf-8", "surrogatepass").translate(_SQUARE, _NOT_BRACKETS)
+        encoded = bare.encode("utf-8", "surrogatepass")
+        del bare  # at most two copies of the data alive at once
+        brackets = encoded.translate(_SQUARE, _NOT_BRACKETS)
+        del encoded
         if values > MAX_EVENT_VALUES:
             deep = _TOO_DEEP in brackets  # refused anyway: only say why the better way
         else:

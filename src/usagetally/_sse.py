@@ -262,7 +262,9 @@ class SSEDecoder:
         self._names = set()
         self._patterns = []
 
-    def _feed(self, chunk: bytes) -> list[tuple[int, int, ServerSentEvent]]:
+    def _feed(
+        self, chunk: bytes | bytearray | memoryview
+    ) -> list[tuple[int, int, ServerSentEvent]]:
         """Feed bytes and return the kept events with where they are.
 
         Args:
