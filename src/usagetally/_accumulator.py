@@ -24,6 +24,7 @@ This module is pure: no I/O and no anyio.
 from __future__ import annotations
 
 import json
+import operator
 import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -69,6 +70,8 @@ _strict_converter = make_converter(strict=True)
 # What a delta's usage can carry as known fields, and the fields only BetaUsage knows.
 _DELTA_FIELDS = frozenset(a.name for a in attrs.fields(BetaMessageDeltaUsage)) - {"unknown_fields"}
 _USAGE_FIELDS = frozenset(a.name for a in attrs.fields(BetaUsage)) - {"unknown_fields"}
+_USAGE_NAMES = tuple(a.name for a in attrs.fields(BetaUsage))
+_usage_values = operator.attrgetter(*_USAGE_NAMES)
 
 
 class UsageAccumulator:
@@ -117,6 +120,9 @@ class UsageAccumulator:
         self._decoder = SSEDecoder(max_event_size=max_event_size, keep=_KEPT)
         # Pause after message_stop, and after untyped events (one may be message_stop).
         self._decoder._until = frozenset({"message_stop", "message"})
+        # And whenever 64 kB of events are waiting: a chunk holding many deltas never holds
+        # more than that many decoded at once.
+        self._decoder._pause_bytes = 64 * 1024
         # The names the decoder will pass over most, known now rather than learnt one by one.
         for name in _PASSED_OVER:
             self._decoder._skippable(name)
@@ -517,7 +523,9 @@ class UsageAccumulator:
             except UsageValidationError as exc:
                 raise self._invalid(exc, "usage", index, offset) from None
             changes["unknown_fields"] = merged
-        usage = attrs.evolve(before, **changes)
+        fields = dict(zip(_USAGE_NAMES, _usage_values(before), strict=True))
+        fields.update(changes)
+        usage = BetaUsage(**fields)
         if self._policy != "off":
             self._check_delta(before, usage, delta, index, offset)
         self._usage = usage

@@ -154,6 +154,9 @@ class SSEDecoder:
         # Internal: after a kept event of one of these types, _feed returns at once and holds
         # the rest of the chunk, so the caller can change `keep` before it is read (_resume).
         self._until: frozenset[str] = frozenset()
+        # Internal: _feed also returns once the events it holds carry more data than this, so
+        # a caller that resumes never holds more than that many bytes of events at once.
+        self._pause_bytes = _MAX_REGION
         # (data, its offset, where to resume, the next CR and LF at or after it, as _run has them)
         self._held: tuple[bytes, int, int, int, int] | None = None
 
@@ -377,6 +380,8 @@ class SSEDecoder:
                 if bs >= 0 and limit is not None and base + p - bs > limit:
                     return self._fail(out)
         fast = keep is not None
+        pause = self._pause_bytes
+        held = 0  # bytes of data in the events of `out`
         parts = self._parts
         types = self._types
         find = data.find
@@ -433,7 +438,8 @@ class SSEDecoder:
                             retry=self._block_retry,
                         )
                         out.append((index, bs, event))
-                        if etype in self._until:
+                        held += len(text)
+                        if etype in self._until or held > pause:
                             self._parts = []
                             self._type = b""
                             self._block_retry = None
