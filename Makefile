@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-smoke fuzz-long docs clean
+.PHONY: demo test bench bench-smoke fuzz-long scaling docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ docs: $(STAMP)
 ## Benchmarks side by side; writes docs/performance.md and docs/_static/performance.png.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+## Scaling campaign: time per byte and peak memory of every stream shape, 64 KiB to 16 MiB
+## (fails when one grows; its table is in docs/guarantees.md).
+scaling: $(STAMP)
+	$(BIN)/python benchmarks/scaling.py --markdown
 
 ## Long fuzzing campaign (100,000+ examples per property).
 fuzz-long: $(STAMP)

@@ -44,6 +44,8 @@ FULL_SIZES = tuple(64 * KIB << k for k in range(9))  # 64 KiB .. 16 MiB
 QUICK_SIZES = (32 * KIB, 128 * KIB, 512 * KIB)
 FACTOR = 1.5
 QUICK_FACTOR = 2.5
+QUICK_ROUNDS = 2
+QUICK_REPEAT_BYTES = 256 * KIB
 # Peak memory bound: MEMORY_FACTOR * max(max_event_size, retained usage) + MEMORY_SLACK.
 MEMORY_FACTOR = 4
 MEMORY_SLACK = 1 * MIB
@@ -412,12 +414,13 @@ def run(
     shapes: Iterable[Shape] = SHAPES,
     modes: Sequence[str] = ("whole", "chunks"),
     rounds: int = 3,
+    repeat_bytes: int = MIB,
     quiet: bool = False,
 ) -> list[Row]:
     """Measure every shape at every size and feeding mode.
 
     Time: ``rounds`` rounds, each timing every size once (a small size several times, up to
-    about 1 MiB fed), the best value kept; a change in the machine's load then hits every
+    about ``repeat_bytes`` fed), the best value kept; a change in the machine's load then hits every
     size of a shape alike. Memory: one run per size and mode under ``tracemalloc``.
     """
     gc.collect()
@@ -434,7 +437,7 @@ def run(
             for m, mode in enumerate(modes):
                 for k, (data, limit) in enumerate(zip(streams, limits, strict=True)):
                     chunks = chunked(data, mode)
-                    repeats = max(1, MIB // len(data))
+                    repeats = max(1, repeat_bytes // len(data))
                     best[m][k] = min(best[m][k], cpu_time(chunks, limit, repeats))
         for m, row in enumerate(mine):
             for k, data in enumerate(streams):
@@ -484,7 +487,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     factor = args.factor or (QUICK_FACTOR if args.quick else FACTOR)
     shapes = [s for s in SHAPES if not args.shape or s.name in args.shape]
     started = time.strftime("%Y-%m-%d %H:%M")
-    rows = run(sizes, shapes=shapes)
+    if args.quick:
+        rows = run(sizes, shapes=shapes, rounds=QUICK_ROUNDS, repeat_bytes=QUICK_REPEAT_BYTES)
+    else:
+        rows = run(sizes, shapes=shapes)
     failures = [f for row in rows for f in row.failures(factor)]
     if args.markdown:
         print(f"\nusagetally {usagetally.__version__}, Python {sys.version.split()[0]}, {started}")

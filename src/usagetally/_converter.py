@@ -244,6 +244,8 @@ def _list_of(item: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
 
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+_LITERALS = {None: "null", True: "true", False: "false"}
 
 
 class _UnknownFields(Mapping[str, Any]):
@@ -402,9 +404,18 @@ def _freeze(extra: dict[str, Any], name: str) -> _UnknownFields:
     texts: dict[str, str] = {}
     size = 0
     for key, value in extra.items():
+        kind = type(value)
         try:
-            _check_json(value)
-            text = _encode(value)
+            # The common scalars without the encoder's per-call cost.
+            if kind is str:
+                text = _encode_string(value)
+            elif kind is int:
+                text = int.__repr__(value)
+            elif value is None or kind is bool:
+                text = _LITERALS[value]
+            else:
+                _check_json(value)
+                text = _encode(value)
         except UsageValidationError as exc:
             raise exc.prefixed(_key_path(key)) from None
         except ValueError as exc:  # an int beyond sys.get_int_max_str_digits()
