@@ -1,5 +1,7 @@
 """Sphinx configuration for the usagetally docs."""
 
+import importlib.util
+
 project = "usagetally"
 copyright = "2026, the usagetally developers"
 author = "the usagetally developers"
@@ -23,3 +25,8 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 napoleon_google_docstring = True
 napoleon_attr_annotations = True
 nitpicky = False
+
+# usagetally.prices imports genai-prices, which needs Python 3.11+: where it is not
+# installed, its page is built from a stand-in.
+if importlib.util.find_spec("genai_prices") is None:
+    autodoc_mock_imports = ["genai_prices"]

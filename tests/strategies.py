@@ -1,7 +1,7 @@
 """Hypothesis strategies for usage payloads as they travel on the wire.
 
 Every payload is a plain JSON value (dicts, lists, str, int, ...), as ``json.loads`` gives
-it, shaped after the table in ``usage-semantics.md`` section 1. The shapes are written here
+it, shaped after the table in ``docs/semantics.md`` section 1. The shapes are written here
 from that table, not read from ``usagetally``, so the tests have an oracle of their own.
 
 Conventions shared by every payload strategy:

@@ -1,6 +1,6 @@
 """Hypothesis strategies for whole Messages API streams, and an independent reference reader.
 
-The oracle here is written from ``usage-semantics.md`` (sections 2 to 4) and the WHATWG
+The oracle here is written from ``docs/semantics.md`` (sections 2 to 4) and the WHATWG
 event-stream rules, not read from ``usagetally``'s accumulator or decoder:
 
 - :func:`valid_streams` builds a stream from a *plan*: the final iterations of one documented
@@ -11,9 +11,8 @@ event-stream rules, not read from ``usagetally``'s accumulator or decoder:
   that must overwrite the start. Pings come anywhere (before ``message_start`` and after
   ``message_stop`` included), unknown event types between them, content blocks of text,
   thinking, tool use, server tool use and unknown kinds. Each stream carries its expected final
-  usage, computed by the plain overwrite rule, plus the one documented repair: a
-  ``cache_creation`` split made stale by a delta is rebuilt from the split of the entries that
-  make up the top level.
+  usage, computed by the plain overwrite rule (a ``cache_creation`` split made stale by a delta
+  is kept as sent).
 - The framing varies per stream and per event: LF, CRLF or CR; ``event:`` lines or none (then
   the JSON ``type`` decides); multi-line ``data``; ``data:`` without its space; comments,
   ``id``, ``retry`` and unknown fields inside a block; the ``event`` line after the data;
@@ -189,8 +188,8 @@ class Stream:
         expected: The final usage in wire form (None for a stream that is not valid).
         sdk_expected: What the anthropic SDK's accumulator must report for it: the start
             snapshot with the known fields of each delta copied over, the split never rebuilt.
-        repaired: Whether ``expected`` holds a ``cache_creation`` split rebuilt from the
-            iterations (the stale start split is ``start_split``).
+        stale: Whether a delta changed ``cache_creation_input_tokens`` after the split of
+            ``message_start`` (kept as sent; the accumulator notes ``cache_split_stale``).
         start_split: The ``cache_creation`` of ``message_start``, if any.
         delta_unknown: Top-level fields only a ``message_delta`` sends that usagetally does
             not know: kept by the overwrite rule, dropped by the SDK.
@@ -202,7 +201,7 @@ class Stream:
     prefix: bytes = b""
     expected: Json | None = None
     sdk_expected: Json | None = None
-    repaired: bool = False
+    stale: bool = False
     start_split: Json | None = None
     delta_unknown: tuple[str, ...] = ()
     kind: str = ""
@@ -334,7 +333,7 @@ def merge_wire(start: Mapping[str, Any], deltas: Sequence[Mapping[str, Any]]) ->
 
 
 def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
-    """Apply the order and merge rules of usage-semantics section 4 to dispatched events.
+    """Apply the order and merge rules of docs/semantics.md, section 4 to dispatched events.
 
     Args:
         events: ``(event name, data, byte offset)`` as :func:`parse_sse` gives them (offset
@@ -672,8 +671,8 @@ def valid_streams(
 
     Every stream is accepted by ``UsageAccumulator(policy="strict")``: counts never go down
     between deltas, reported iterations never change, the top level follows the rule of
-    section 3 for its entries, and a ``cache_creation`` split either adds up or can be
-    rebuilt from the entries.
+    section 3 for its entries, and a ``cache_creation`` split either adds up or was left stale
+    by a delta (a note, which strict mode accepts).
     """
     d = _Draw(draw)
     kind = d.pick(*kinds)
@@ -699,21 +698,16 @@ def valid_streams(
     start["output_tokens"] = d.integer(0, 5)  # a placeholder
     cc = "cache_creation_input_tokens"
     start_split: Json | None = None
-    expected_split: Json | None = None
     if cc in start and (stale or d.flag()):
         if start[cc] == top[cc]:
-            start_split = expected_split = d.split(start[cc])
+            start_split = d.split(start[cc])
         elif stale:
             # The delta changes cache_creation_input_tokens: the start split goes stale and
-            # is rebuilt from the split of the entries that make up the top level.
+            # is kept as sent (a cache_split_stale note).
             start_split = d.split(start[cc])
-            expected_split = {
-                key: sum(int(e["cache_creation"][key]) for e in plan.makers)
-                for key in ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
-            }
         if start_split is not None:
             start["cache_creation"] = start_split
-    repaired = start_split is not None and start_split != expected_split
+    split_stale = start_split is not None and start[cc] != top[cc]
     if d.flag():
         start["service_tier"] = d.pick("standard", "priority", "batch")
     if d.flag():
@@ -786,8 +780,6 @@ def valid_streams(
                 delta[name] = None  # gateways send absent fields as null
 
     expected = merge_wire(start, deltas)
-    if repaired:
-        expected["cache_creation"] = expected_split
     for name, value in top.items():
         assert expected[name] == value, (name, expected, top)
     sdk = merge_wire(start, [{k: dl[k] for k in SDK_DELTA_FIELDS if k in dl} for dl in deltas])
@@ -837,7 +829,7 @@ def valid_streams(
         prefix=prefix,
         expected=expected,
         sdk_expected=sdk,
-        repaired=repaired,
+        stale=split_stale,
         start_split=start_split,
         delta_unknown=delta_unknown,
         kind=kind,

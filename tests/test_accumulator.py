@@ -1,8 +1,12 @@
-"""The accumulator's merge rules, errors and diagnostics (usage-semantics.md, section 4)."""
+"""The accumulator's merge rules, errors and diagnostics (docs/semantics.md, section 4)."""
 
 from __future__ import annotations
 
+import gc
+import gzip
 import json
+import logging
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,9 +27,9 @@ from usagetally import (
     MalformedEventError,
     StreamErrorEvent,
     UsageAccumulator,
-    UsageWarning,
     converter,
 )
+from usagetally.testing import capture_diagnostics
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
@@ -220,14 +224,15 @@ def test_bytes_dispatch_on_event_name_and_on_json_type_without_names() -> None:
     assert named.output_tokens == 30
 
 
-def test_event_name_wins_over_json_type() -> None:
-    # The SSE name says content_block_delta: it is passed over unread, whatever its JSON says.
+def test_json_type_wins_over_event_name() -> None:
+    # The SSE name says content_block_delta, the data says message_delta: the type decides, as
+    # in the SDK's event loop (docs/semantics.md, section 4, rule 8; tests/test_event_types.py).
     lying = (
         b"event: content_block_delta\n"
         b'data: {"type":"message_delta","usage":{"output_tokens":999}}\n\n'
     )
     data = sse([start(), delta(output_tokens=3)]) + lying + sse([STOP])
-    assert run_bytes(data).output_tokens == 3
+    assert run_bytes(data).output_tokens == 999
 
 
 def test_content_block_events_are_never_json_decoded() -> None:
@@ -426,12 +431,13 @@ def test_strict_types_refuse_unknown_fields() -> None:
 
 def diagnose(events: list[Event]) -> tuple[BetaUsage, list[str]]:
     acc = UsageAccumulator(policy="warn")
-    with pytest.warns(UsageWarning) as record:
+    with capture_diagnostics() as logged:
         for event in events:
             acc.feed_event(event)
         usage = acc.finish()
     codes = [d.code for d in acc.diagnostics]
-    assert [str(w.message) for w in record] == [str(d) for d in acc.diagnostics]
+    assert logged == acc.diagnostics
+    assert codes
     return usage, codes
 
 
@@ -551,7 +557,7 @@ def split(five: int, hour: int) -> dict[str, int]:
     return {"ephemeral_5m_input_tokens": five, "ephemeral_1h_input_tokens": hour}
 
 
-def test_stale_cache_split_is_rebuilt_from_the_iterations() -> None:
+def test_stale_cache_split_is_kept_as_sent_and_noted_even_under_strict() -> None:
     events = [
         start(cache_creation_input_tokens=100, cache_creation=split(100, 0)),
         delta(
@@ -565,19 +571,110 @@ def test_stale_cache_split_is_rebuilt_from_the_iterations() -> None:
         ),
         STOP,
     ]
-    usage = run_events(events, policy="strict")
-    assert wire(usage)["cache_creation"] == split(150, 150)
+    acc = UsageAccumulator(policy="strict")
+    with capture_diagnostics() as logged:
+        for event in events:
+            acc.feed_event(event)
+        usage = acc.finish()
+    # The wire's split is kept (as the SDK keeps it); the iterations' own splits price it.
+    assert wire(usage)["cache_creation"] == split(100, 0)
+    assert [d.code for d in acc.diagnostics] == ["cache_split_stale"]
+    assert logged == acc.diagnostics
+    assert "200 tokens are not in the split" in acc.diagnostics[0].message
+    assert acc.diagnostics[0].event_index == 2
+    assert usagetally.cache_writes(usage) == usagetally.CacheWrites(
+        ephemeral_5m_input_tokens=150, ephemeral_1h_input_tokens=150
+    )
 
 
-def test_stale_cache_split_without_iterations_is_reported_not_hidden() -> None:
+def test_stale_cache_split_without_iterations_leaves_the_rest_unsplit() -> None:
     events = [
         start(cache_creation_input_tokens=100, cache_creation=split(100, 0)),
         delta(output_tokens=9, cache_creation_input_tokens=300),
         STOP,
     ]
     usage, codes = diagnose(events)
-    assert codes == ["cache_split_mismatch"]
+    assert codes == ["cache_split_stale"]
     assert wire(usage)["cache_creation"] == split(100, 0)
+    assert usagetally.cache_writes(usage) == usagetally.CacheWrites(
+        ephemeral_5m_input_tokens=100, unsplit_input_tokens=200
+    )
+    assert run_events(events, policy="strict") == usage
+
+
+@pytest.mark.parametrize(
+    ("start_total", "start_split", "final_total"),
+    [
+        (100, split(60, 0), None),  # never added up, on message_start already
+        (100, split(60, 0), 300),  # did not add up at the start, and the total grew
+        (100, split(160, 0), 300),  # claimed more than the start's total
+    ],
+    ids=["start", "start-then-grew", "over"],
+)
+def test_a_split_that_never_added_up_is_an_inconsistency(
+    start_total: int, start_split: dict[str, int], final_total: int | None
+) -> None:
+    carried = {} if final_total is None else {"cache_creation_input_tokens": final_total}
+    events = [
+        start(cache_creation_input_tokens=start_total, cache_creation=start_split),
+        delta(output_tokens=9, **carried),
+        STOP,
+    ]
+    _, codes = diagnose(events)
+    assert codes[-1] == "cache_split_mismatch"
+    err = fail(events, policy="strict")
+    assert isinstance(err, InconsistentUsageError)
+    assert err.diagnostic.code == "cache_split_mismatch"
+
+
+def test_a_stale_split_above_a_lowered_total_is_not_used() -> None:
+    events = [
+        start(cache_creation_input_tokens=300, cache_creation=split(300, 0)),
+        delta(output_tokens=9, cache_creation_input_tokens=100),
+        STOP,
+    ]
+    usage, codes = diagnose(events)
+    assert codes == ["cache_split_stale"]
+    assert wire(usage)["cache_creation"] == split(300, 0)
+    assert usagetally.cache_writes(usage) == usagetally.CacheWrites(unsplit_input_tokens=100)
+
+
+def finished_start(stop_reason: Any = "tool_use") -> Event:
+    event = start(server_tool_use={"web_search_requests": 0}, output_tokens=0)
+    event["message"]["stop_reason"] = stop_reason
+    return event
+
+
+@pytest.mark.parametrize("feeder", ["events", "bytes"])
+def test_a_message_finished_in_message_start_is_complete(feeder: str) -> None:
+    events = [finished_start(), PING, STOP]
+    acc = UsageAccumulator(policy="strict")
+    if feeder == "bytes":
+        acc.feed(sse(events))
+    else:
+        for event in events:
+            acc.feed_event(event)
+    assert acc.complete
+    assert wire(acc.finish()) == {
+        "input_tokens": 10,
+        "output_tokens": 0,
+        "server_tool_use": {"web_search_requests": 0},
+    }
+
+
+def test_a_finished_message_start_may_still_be_followed_by_a_delta() -> None:
+    usage = run_events([finished_start(), delta(output_tokens=12), STOP], policy="strict")
+    assert usage.output_tokens == 12
+
+
+def test_an_unfinished_message_start_without_delta_is_still_incomplete() -> None:
+    for reason in (None, 7):
+        err = fail([finished_start(reason), STOP])
+        assert isinstance(err, IncompleteStreamError)
+        assert "before any message_delta" in str(err)
+    err = fail([finished_start()])
+    assert isinstance(err, IncompleteStreamError)
+    assert "before message_stop" in str(err)
 
 
 # -- the merge is the same whichever way events come in ------------------------------------
@@ -618,3 +715,87 @@ def test_every_feeding_mode_agrees(feeder: Callable[[UsageAccumulator, list[Even
         "iterations": [entry("message", 100, 20, read=3)],
     }
     assert acc.events_seen == 5
+
+
+def test_diagnostics_keep_no_memory_across_streams() -> None:
+    # Each stream logs a diagnostic with its own text; nothing may pile up per stream (the
+    # warnings registry used to keep one entry per distinct text, forever).
+    def one(i: int) -> None:
+        acc = UsageAccumulator()
+        for event in (start(), delta(output_tokens=i + 9), delta(output_tokens=i), STOP):
+            acc.feed_event(event)
+        acc.finish()
+        assert len(acc.diagnostics) == 1
+
+    with capture_diagnostics() as logged:
+        for i in range(2_000):
+            one(i)
+    assert len(logged) == 2_000
+    assert len({d.message for d in logged}) == 2_000  # every stream's diagnostic is visible
+    # pytest's own log capture keeps every record it sees: measure the library alone.
+    logger = logging.getLogger("usagetally")
+    logger.propagate = False
+    try:
+        gc.collect()
+        before = sys.getallocatedblocks()
+        for i in range(2_000, 22_000):
+            one(i)
+        gc.collect()
+        assert sys.getallocatedblocks() - before < 500
+    finally:
+        logger.propagate = True
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"", "the body is empty"),
+        (b'{"a": 1}\n{"b": 2}\n', "JSON lines"),
+        (b'{"type": "message", "usage": {}}', "one JSON object"),
+        (b"[1, 2]", "the body is JSON, not an event stream"),
+        (gzip.compress(b"event: ping\ndata: {}\n\n"), "gzip-compressed"),
+        (bytes(range(256)), "binary data"),
+        ("data: hi\n\n".encode("utf-16"), "binary data"),
+        (b"<html>502 Bad Gateway</html>\n", "no event or data lines"),
+    ],
+    ids=["empty", "json-lines", "json", "json-array", "gzip", "binary", "utf-16", "html"],
+)
+def test_a_body_that_is_no_event_stream_says_what_it_is(body: bytes, says: str) -> None:
+    for chunks in ([body], [body[i : i + 3] for i in range(0, len(body), 3)], []):
+        if not chunks and body:
+            continue
+        acc = UsageAccumulator()
+        with pytest.raises(IncompleteStreamError) as info:
+            for chunk in chunks:
+                acc.feed(chunk)
+            acc.finish()
+        assert str(info.value).startswith("the stream ended before message_start: the body ")
+        assert says in str(info.value)
+        assert info.value.partial is None
+
+
+def test_a_json_error_body_is_an_error_event_naming_its_type() -> None:
+    body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    acc = UsageAccumulator()
+    acc.feed(body[:20])
+    acc.feed(body[20:])
+    with pytest.raises(StreamErrorEvent) as info:
+        acc.finish()
+    assert info.value.error_type == "overloaded_error"
+    assert info.value.error_message == "Overloaded"
+    assert info.value.byte_offset == 0
+    assert acc.error is info.value
+    # The same error as the API's error event gives, by class and attributes.
+    event = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    other = fail([event])
+    assert isinstance(other, StreamErrorEvent)
+    assert (other.error_type, other.error_message) == ("overloaded_error", "Overloaded")
+
+
+def test_a_long_body_is_described_from_its_head_only() -> None:
+    acc = UsageAccumulator()
+    line = b'{"type": "x", "pad": "' + b"a" * 1000 + b'"}\n'
+    for _ in range(200):  # 200 KB: more than is kept
+        acc.feed(line)
+    with pytest.raises(IncompleteStreamError, match="JSON lines"):
+        acc.finish()

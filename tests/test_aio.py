@@ -32,12 +32,12 @@ from usagetally import (
     SourceError,
     StreamErrorEvent,
     Tap,
-    UsageWarning,
     accumulate,
     converter,
     tap,
 )
 from usagetally._anthropic import from_sdk_usage
+from usagetally.testing import capture_diagnostics
 
 pytestmark = pytest.mark.anyio
 
@@ -414,20 +414,26 @@ async def test_source_raising_before_anything() -> None:
 # anthropic 2.12.0 raises APIStatusError on an error event without closing the async
 # generators it reads the response with; on trio their collection warns. Collected here.
 @pytest.mark.filterwarnings("ignore:Async generator 'anthropic._streaming:ResourceWarning")
-async def test_sdk_error_event_raises_source_error_with_partial() -> None:
-    # The SDK raises APIStatusError on an error event; it becomes a SourceError.
+@pytest.mark.filterwarnings("ignore:Async generator 'httpx2._models:ResourceWarning")
+async def test_sdk_error_event_is_a_stream_error_event_with_partial() -> None:
+    # The SDK raises APIStatusError on an error event; its body is the event, read as such.
     raw = b"".join(block for name, _, block in blocks(transcript("plain"))[:5])
     raw += b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
     raw += b'"message":"Overloaded"}}\n\n'
+    with pytest.raises(StreamErrorEvent) as from_bytes:
+        await accumulate(aiter_of([raw]))
     async with client_for(raw) as client:
         stream = await client.beta.messages.create(**REQUEST, stream=True)
-        with pytest.raises(SourceError) as info:
+        with pytest.raises(StreamErrorEvent) as info:
             await accumulate(stream)
-    cause, partial = info.value.__cause__, info.value.partial
+    error, cause, partial = info.value, info.value.__cause__, info.value.partial
     assert isinstance(cause, anthropic.APIStatusError)
+    assert (error.error_type, error.error_message) == ("overloaded_error", "Overloaded")
+    assert str(error).startswith(from_bytes.value.reason)
     assert partial is not None
+    assert partial == from_bytes.value.partial
     assert partial.input_tokens == 21
-    del info, stream, cause  # the tracebacks hold the SDK's generators
+    del info, stream, cause, error  # the tracebacks hold the SDK's generators
     gc.collect()
 
 
@@ -492,7 +498,7 @@ async def test_bytes_then_text() -> None:
 
 
 async def test_not_an_async_iterable() -> None:
-    with pytest.raises(LocalUsageError, match=r"list is not an async iterable$"):
+    with pytest.raises(LocalUsageError, match=r"list is not an async iterable \(for a sync"):
         await accumulate([START])  # type: ignore[arg-type]
     pending = Source([START]).__anext__()
     with pytest.raises(LocalUsageError, match="await it first"):
@@ -728,9 +734,10 @@ async def test_tap_wrong_kind_is_kept_not_raised() -> None:
 async def test_tap_diagnostics_under_warn() -> None:
     second = {"type": "message_delta", "usage": {"output_tokens": 7}}
     counted = tap(aiter_of([START, DELTA, second, STOP]))
-    with pytest.warns(UsageWarning, match="count_decreased"):
+    with capture_diagnostics() as logged:
         async for _ in counted:
             pass
+    assert [d.code for d in logged] == ["count_decreased"]
     assert [d.code for d in counted.diagnostics] == ["count_decreased"]
     assert counted.final().output_tokens == 7
 

@@ -24,6 +24,7 @@ from usagetally import (
 )
 from usagetally._anthropic import (
     anthropic_client_for,
+    anthropic_sync_client_for,
     from_sdk_usage,
     sdk_final_usage,
     to_sdk_usage,
@@ -386,7 +387,7 @@ def test_package_imports_without_the_sdk() -> None:
         "try:\n"
         "    m.anthropic_client_for(b'')\n"
         "except ImportError as exc:\n"
-        "    assert 'usagetally[anthropic]' in str(exc), exc\n"
+        "    assert \"pip install 'anthropic>=2.12'\" in str(exc), exc\n"
         "else:\n"
         "    raise SystemExit('no ImportError')\n"
     )
@@ -399,7 +400,10 @@ def test_functions_raise_import_error_without_the_sdk(
 ) -> None:
     monkeypatch.setitem(sys.modules, blocked, None)
     usage = BetaUsage(input_tokens=1, output_tokens=2)
-    with pytest.raises(ImportError, match=r"usagetally\[anthropic\]"):
+    hint = r"pip install 'anthropic>=2\.12'"
+    with pytest.raises(ImportError, match=hint):
         to_sdk_usage(usage)
-    with pytest.raises(ImportError, match=r"usagetally\[anthropic\]"):
+    with pytest.raises(ImportError, match=hint):
         anthropic_client_for(b"")
+    with pytest.raises(ImportError, match=hint):
+        anthropic_sync_client_for(b"")

@@ -534,7 +534,7 @@ def leaves(exc: BaseException | None) -> list[BaseException]:
 
 
 def billed(usage: dict[str, Any]) -> tuple[int, int]:
-    """Billed input and output of a final usage, by usage-semantics section 3 written out:
+    """Billed input and output of a final usage, by docs/semantics.md, section 3 written out:
     the sum over every entry, except declined attempts before a fallback that produced no
     output; the top level when there are no iterations."""
     entries = usage.get("iterations") or []

@@ -1,7 +1,7 @@
 """OpenTelemetry export, checked with the SDK's in-memory exporters.
 
 Every expectation here is written out by hand from the usage it describes (the rules of
-usage-semantics.md, section 3), never computed with the code under test. The invariant
+docs/semantics.md, section 3), never computed with the code under test. The invariant
 checked throughout: cached tokens are counted exactly once in the GenAI meaning of input
 (``gen_ai.usage.input_tokens`` = input + cache read + cache creation), never added again.
 """
@@ -708,7 +708,7 @@ def test_without_the_api_the_import_error_says_what_to_install() -> None:
         "try:\n"
         "    import usagetally.otel\n"
         "except ImportError as exc:\n"
-        "    assert \"pip install 'usagetally[otel]'\" in str(exc), exc\n"
+        "    assert \"pip install 'opentelemetry-api>=1.30'\" in str(exc), exc\n"
         "    assert isinstance(exc.__cause__, ImportError), exc.__cause__\n"
         "else:\n"
         "    raise SystemExit('no ImportError')\n"

@@ -145,7 +145,17 @@ def test_py_typed_is_shipped_in_the_wheel() -> None:
 
 # --- A pure core -----------------------------------------------------------------------------
 
-PURE_MODULES = ["_sse", "_accumulator", "_models", "_converter", "_errors", "_figures"]
+PURE_MODULES = [
+    "_sse",
+    "_accumulator",
+    "_models",
+    "_converter",
+    "_errors",
+    "_figures",
+    "_feeding",
+    "_sync",
+    "_install",
+]
 
 # Modules that mean I/O, an event loop or an async framework. threading is not in the list:
 # cattrs imports it (and the pure core uses no thread).
@@ -223,7 +233,7 @@ def test_the_purity_probe_sees_io_imports() -> None:
     assert {"asyncio", "socket"} <= set(report["after"])
 
 
-_OPTIONAL = ["anthropic", "httpx2", "pydantic", "opentelemetry", "pytest"]
+_OPTIONAL = ["anthropic", "httpx2", "pydantic", "opentelemetry", "pytest", "genai_prices"]
 
 
 def test_importing_the_package_imports_no_optional_dependency() -> None:

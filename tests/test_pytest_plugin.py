@@ -164,7 +164,7 @@ def test_fake_client_skips_without_the_sdk(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "SKIPPED [[]1[]] *fake_anthropic_client needs the anthropic SDK; "
-            "install it with: pip install 'usagetally[[]anthropic[]]'"
+            "install it with: pip install 'anthropic>=2.12' (usagetally's anthropic extra)"
         ]
     )
 

@@ -849,10 +849,14 @@ def test_anthropic_client_error_status() -> None:
     assert caught.value.status_code == 529
 
 
-def test_anthropic_client_without_the_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_anthropic_client_without_the_sdk_names_an_install_that_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # usagetally is on no package index: the hint names the extra's own requirement.
     monkeypatch.setitem(sys.modules, "anthropic", None)
-    with pytest.raises(ImportError, match=r"usagetally\[anthropic\]"):
-        t.anthropic_client(t.text_stream())
+    for make in (t.anthropic_client, t.anthropic_sync_client):
+        with pytest.raises(ImportError, match=r"pip install 'anthropic>=2\.12' \(usagetally's"):
+            make(t.text_stream())
 
 
 # -- usage_diff and assert_usage ----------------------------------------------------------

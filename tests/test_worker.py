@@ -10,11 +10,13 @@ import json
 import random
 import threading
 from collections.abc import Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
 import pytest
 
+import usagetally
 from usagetally import (
     IncompleteStreamError,
     LocalUsageError,
@@ -537,3 +539,79 @@ async def test_thousand_concurrent_streams_from_tasks_and_threads() -> None:
     assert worker.totals.requests == n
     assert worker.totals.incomplete == 0
     assert worker.incomplete_keys == []
+
+
+# -- synchronous programs: the worker in a thread of its own -------------------------------------
+
+
+def test_sync_program_feeds_the_worker_from_a_thread_pool() -> None:
+    """No event loop in sight: ``with UsageWorker()`` and the thread-safe calls only."""
+    n = 60
+    rng = random.Random(60)
+    plans = {i: (as_chunks(events(i), rng) if i % 2 else events(i)) for i in range(n)}
+    results: list[StreamResult] = []
+
+    def relay(i: int) -> dict[str, Any] | None:
+        with worker.open_from_thread(i) as sink:  # closed when the block ends
+            for item in plans[i]:
+                sink.send_from_thread(item)
+        return wire(worker.result_from_thread(i))
+
+    with UsageWorker(max_buffer=8, on_result=results.append) as worker:
+        with pytest.raises(LocalUsageError, match="event loop thread"):
+            worker.open("not from here")
+        with pytest.raises(LocalUsageError, match="event loop thread"):
+            _ = worker.totals
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            finals = list(pool.map(relay, range(n)))
+        running = worker.totals_from_thread()
+    assert finals == [merged(events(i)) for i in range(n)]
+    assert running.requests == n
+    assert worker.totals.requests == n  # readable from any thread once stopped
+    assert totals_of(worker) == expected_totals(
+        {i: (MODELS[i % 3], merged(events(i)) or {}) for i in range(n)}
+    )
+    assert len(results) == n
+    assert wire(worker.result_from_thread(3)) == merged(events(3))
+    with pytest.raises(LocalUsageError, match="stopped"):
+        worker.open_from_thread(n)
+
+
+def test_sync_worker_sink_block_records_the_exception_and_shutdown_finishes_the_rest() -> None:
+    with UsageWorker() as worker:
+        with pytest.raises(ConnectionResetError), worker.open_from_thread("cut") as sink:
+            for event in events(1)[:3]:
+                sink.send_from_thread(event)
+            raise ConnectionResetError("peer went away")
+        left_open = worker.open_from_thread("open")
+        left_open.send_from_thread(events(2)[0])
+    with pytest.raises(usagetally.SourceError) as info:
+        worker.result_from_thread("cut")
+    assert isinstance(info.value.__cause__, ConnectionResetError)
+    assert wire(info.value.partial) == merged(events(1)[:3])
+    with pytest.raises(IncompleteStreamError):
+        worker.result_from_thread("open")
+    assert worker.incomplete_keys == ["cut", "open"]
+    left_open.close_from_thread()  # after the shutdown: nothing to do, no error
+
+
+def test_sync_worker_runs_once_and_its_exit_needs_its_enter() -> None:
+    worker = UsageWorker()
+    with pytest.raises(LocalUsageError, match="not started with `with`"):
+        worker.__exit__(None, None, None)
+    with worker:
+        pass
+    with pytest.raises(LocalUsageError, match="runs once"), worker:
+        pass  # pragma: no cover
+
+
+def test_sync_worker_raises_the_first_callback_error_at_exit() -> None:
+    def callback(result: StreamResult) -> None:
+        raise RuntimeError(f"callback {result.key}")
+
+    with pytest.raises(RuntimeError, match="callback a"), UsageWorker(on_result=callback) as worker:
+        for key in ("a", "b"):
+            with worker.open_from_thread(key) as sink:
+                for event in events(0):
+                    sink.send_from_thread(event)
+    assert worker.totals.requests == 2

@@ -7,6 +7,7 @@ from ._accumulator import Policy, UsageAccumulator
 from ._aio import Tap, UsageHook, accumulate, tap
 from ._anthropic import from_sdk_usage, to_sdk_usage
 from ._converter import converter, make_converter
+from ._cost import Cost, PriceTable, billed_cost
 from ._errors import (
     EventOrderError,
     EventTooLargeError,
@@ -14,18 +15,21 @@ from ._errors import (
     InconsistentUsageError,
     LocalUsageError,
     MalformedEventError,
+    MissingPriceError,
+    PriceTableError,
     SourceError,
     StreamError,
     StreamErrorEvent,
     UsageDiagnostic,
     UsageError,
     UsageValidationError,
-    UsageWarning,
 )
 from ._figures import (
+    CacheWrites,
     TokenCounts,
     UsageTotals,
     billed_totals,
+    cache_writes,
     context_window_tokens,
     totals_by_model,
     totals_by_type,
@@ -49,6 +53,7 @@ from ._models import (
     UnknownIterationUsage,
 )
 from ._sse import ServerSentEvent, SSEDecoder
+from ._sync import SyncTap, accumulate_sync
 from ._worker import StreamResult, UsageSink, UsageWorker
 
 __version__ = "0.1.0.dev0"
@@ -66,6 +71,8 @@ __all__ = [
     "BetaOutputTokensDetails",
     "BetaServerToolUsage",
     "BetaUsage",
+    "CacheWrites",
+    "Cost",
     "EventOrderError",
     "EventTooLargeError",
     "FallbackCreditStatus",
@@ -74,13 +81,17 @@ __all__ = [
     "IterationUsage",
     "LocalUsageError",
     "MalformedEventError",
+    "MissingPriceError",
     "Policy",
+    "PriceTable",
+    "PriceTableError",
     "SSEDecoder",
     "ServerSentEvent",
     "SourceError",
     "StreamError",
     "StreamErrorEvent",
     "StreamResult",
+    "SyncTap",
     "Tap",
     "TokenCounts",
     "UnknownFallbackCreditStatus",
@@ -92,11 +103,13 @@ __all__ = [
     "UsageSink",
     "UsageTotals",
     "UsageValidationError",
-    "UsageWarning",
     "UsageWorker",
     "__version__",
     "accumulate",
+    "accumulate_sync",
+    "billed_cost",
     "billed_totals",
+    "cache_writes",
     "context_window_tokens",
     "converter",
     "from_sdk_usage",

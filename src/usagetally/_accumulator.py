@@ -1,22 +1,32 @@
 """The usage accumulator: events in, one exact final usage out.
 
-Rules (usage-semantics.md, section 4), and everything that affects the result lives here:
+Rules (docs/semantics.md, section 4), and everything that affects the result lives here:
 
 1. The first usage-bearing event must be ``message_start``; its usage is the starting snapshot.
 2. Each ``message_delta`` overwrites every usage field it carries; absent or null fields keep
    their value; ``iterations`` replaces the whole list. Counts are cumulative: never added.
 3. ``ping`` and unknown events are skipped; ``content_block_*`` events are never JSON-decoded
    (the SSE decoder passes over them), which is where the speed comes from.
-4. Events are dispatched on their SSE event name; an event without one (or named
-   ``message``) is dispatched on the ``type`` of its JSON.
-5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``.
-   Only ``ping`` may follow ``message_stop``.
+4. An event is what its JSON ``type`` says, as in the anthropic SDK's event loop, except that
+   one named ``ping`` is passed over unread and one named ``error`` is an error event whatever
+   its data. Events whose data starts with their own name as ``{"type":"NAME"`` (the form the
+   API sends) are passed over without decoding; the decoder hands over any other.
+5. A stream is complete after at least one ``message_delta`` followed by ``message_stop``, or
+   after a ``message_start`` whose message is already finished (a non-null ``stop_reason``, as
+   the API sends with programmatic tool calling) followed by ``message_stop``. Only ``ping``
+   may follow ``message_stop``.
 6. Every failure raises a :class:`StreamError` naming the event index and byte offset and
    carrying the usage accumulated before the failing event; the failure is sticky.
 7. Consistency checks (diagnostics) run on each delta (reported iterations changing or
    disappearing, cumulative counts going down between deltas) and on the final usage (top
-   level against iterations; the cache TTL split against ``cache_creation_input_tokens``,
-   rebuilt from the iterations when they carry splits).
+   level against iterations; the cache TTL split against ``cache_creation_input_tokens``).
+   The final usage keeps what the wire said: a TTL split left stale by a delta (the API never
+   re-sends it) is kept as sent and reported as ``cache_split_stale``, a note that the
+   ``"strict"`` policy does not refuse; :func:`~usagetally.cache_writes` prices it.
+8. Diagnostics are kept on the accumulator and logged to the ``usagetally`` logger; they are
+   not Python warnings (the warnings registry would keep one entry per distinct text).
+
+The rules are explained, with their sources, in ``docs/semantics.md``.
 
 This module is pure: no I/O and no anyio.
 """
@@ -24,8 +34,8 @@ This module is pure: no I/O and no anyio.
 from __future__ import annotations
 
 import json
+import logging
 import operator
-import warnings
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -42,9 +52,8 @@ from ._errors import (
     StreamErrorEvent,
     UsageDiagnostic,
     UsageValidationError,
-    UsageWarning,
 )
-from ._figures import check_top_level, rebuild_cache_split
+from ._figures import check_top_level
 from ._limits import check_event_json
 from ._models import BetaMessageDeltaUsage, BetaUsage
 from ._sse import SSEDecoder
@@ -72,6 +81,12 @@ _DELTA_FIELDS = frozenset(a.name for a in attrs.fields(BetaMessageDeltaUsage)) -
 _USAGE_FIELDS = frozenset(a.name for a in attrs.fields(BetaUsage)) - {"unknown_fields"}
 _USAGE_NAMES = tuple(a.name for a in attrs.fields(BetaUsage))
 _usage_values = operator.attrgetter(*_USAGE_NAMES)
+_HEAD = 64 * 1024  # how much of a body is kept to describe it when it holds no events
+# Diagnostics that describe normal API behaviour: collected and logged (at INFO), never
+# refused under the "strict" policy.
+NOTES = frozenset({"cache_split_stale"})
+_log = logging.getLogger("usagetally")
+_log.addHandler(logging.NullHandler())  # a library logs only where the application says
 
 
 class UsageAccumulator:
@@ -83,8 +98,10 @@ class UsageAccumulator:
 
     Args:
         policy: What to do with consistency diagnostics: ``"warn"`` (default) collects them
-            in :attr:`diagnostics` and issues each as a :class:`UsageWarning`; ``"strict"``
-            raises :class:`InconsistentUsageError`; ``"off"`` skips the checks.
+            in :attr:`diagnostics` and logs each to the ``usagetally`` logger (WARNING);
+            ``"strict"`` raises :class:`InconsistentUsageError` for an inconsistency (notes
+            of normal API behaviour, such as ``cache_split_stale``, are still collected and
+            logged at INFO); ``"off"`` skips the checks.
         strict_types: Refuse unknown usage fields and iteration types instead of keeping them.
         max_event_size: Largest event, in bytes, accepted from :meth:`feed` (None: no limit).
             A non-negative ``int``.
@@ -117,7 +134,9 @@ class UsageAccumulator:
             )
         self._policy = policy
         self._converter = _strict_converter if strict_types else converter
-        self._decoder = SSEDecoder(max_event_size=max_event_size, keep=_KEPT)
+        self._decoder = SSEDecoder(
+            max_event_size=max_event_size, keep=_KEPT, check_type=True, unchecked=("ping",)
+        )
         # Pause after message_stop, and after untyped events (one may be message_stop).
         self._decoder._until = frozenset({"message_stop", "message"})
         # And whenever 64 kB of events are waiting: a chunk holding many deltas never holds
@@ -132,12 +151,17 @@ class UsageAccumulator:
         self._usage: BetaUsage | None = None
         self._model: str | None = None
         self._deltas = 0
+        self._finished_at_start = False  # message_start's message had a stop_reason
+        self._start_cache_creation: int | None = None
         self._stopped_at: int | None = None
         self._delta_counts: dict[str, int] = {}
         self._diagnostics: list[UsageDiagnostic] = []
         self._error: StreamError | None = None
         self._final: BetaUsage | None = None
         self._busy = False  # a feed call is running: another one (re-entrant) is refused
+        # The first bytes fed, kept until message_start, to say what a body that holds no
+        # event stream is (empty, a JSON error response, JSON lines, gzip, binary).
+        self._head: bytes | None = b""
 
     # -- what the caller reads -------------------------------------------------------------
 
@@ -157,8 +181,12 @@ class UsageAccumulator:
 
     @property
     def complete(self) -> bool:
-        """Whether the stream has had a ``message_delta`` and then ``message_stop``."""
-        return self._stopped_at is not None and self._deltas > 0 and self._error is None
+        """Whether the stream is complete.
+
+        Complete means a ``message_delta`` (or a ``message_start`` whose message was already
+        finished) and then ``message_stop``.
+        """
+        return self._stopped_at is not None and self._has_final_counts() and self._error is None
 
     @property
     def error(self) -> StreamError | None:
@@ -167,7 +195,7 @@ class UsageAccumulator:
 
     @property
     def diagnostics(self) -> list[UsageDiagnostic]:
-        """The diagnostics collected under the ``"warn"`` policy, in order."""
+        """The diagnostics collected so far, in order (notes included under ``"strict"``)."""
         return list(self._diagnostics)
 
     @property
@@ -198,6 +226,12 @@ class UsageAccumulator:
             raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
         self._check_not_busy()
         self._enter("bytes")
+        head = self._head
+        if head is not None:
+            if self._usage is not None:
+                self._head = None
+            elif len(head) < _HEAD:
+                self._head = head + bytes(chunk[: _HEAD - len(head)])
         decoder = self._decoder
         self._busy = True
         try:
@@ -317,10 +351,12 @@ class UsageAccumulator:
             except StreamError as exc:  # an oversized block found at the end of a chunk
                 raise self._fail(exc) from None
         index = self.events_seen
-        if self._usage is None or self._stopped_at is None or self._deltas == 0:
+        if self._usage is None or self._stopped_at is None or not self._has_final_counts():
             if self._usage is None:
                 why = "the stream ended before message_start"
-            elif self._deltas == 0:
+                if self._mode != "events" and self._head is not None:
+                    why = self._what_body(why, self._head)
+            elif not self._has_final_counts():
                 why = "the stream ended before any message_delta (output_tokens is a placeholder)"
             else:
                 why = "the stream ended before message_stop"
@@ -328,11 +364,9 @@ class UsageAccumulator:
         usage = self._usage
         stop = self._stopped_at
         if self._policy != "off":
-            rebuilt = rebuild_cache_split(usage)
-            if rebuilt is not None:
-                usage = rebuilt
-            elif _split_mismatch(usage):
-                self._report("cache_split_mismatch", _split_message(usage), stop, usage)
+            split = _split_finding(usage, self._start_cache_creation)
+            if split is not None:
+                self._report(*split, stop, usage)
             for message in check_top_level(usage):
                 self._report("top_level_mismatch", message, stop, usage)
         self._final = usage
@@ -348,6 +382,9 @@ class UsageAccumulator:
                 "out of order"
             )
 
+    def _has_final_counts(self) -> bool:
+        return self._deltas > 0 or self._finished_at_start
+
     def _enter(self, mode: str) -> None:
         if self._final is not None:
             raise LocalUsageError("this stream is finished; use a new UsageAccumulator")
@@ -360,24 +397,66 @@ class UsageAccumulator:
                 )
             self._mode = mode
 
+    def _what_body(self, why: str, head: bytes) -> str:
+        size = self._decoder.bytes_fed
+        what, error = _describe_body(head, size)
+        if error is not None:
+            kind, message = error
+            text = f"the body is a JSON error response, not an event stream: {kind or 'unknown'}"
+            raise self._fail(
+                StreamErrorEvent(
+                    f"{text}: {message}" if message else text,
+                    error_type=kind,
+                    error_message=message,
+                    event_index=self.events_seen,
+                    byte_offset=0,
+                )
+            )
+        return f"{why}: {what}" if what else why
+
     def _fail(self, exc: StreamError) -> StreamError:
         exc.partial = self._usage
         self._error = exc
         return exc
 
     def _dispatch_sse(self, name: str, data: str, index: int, offset: int | None) -> None:
-        if name in _USAGE_EVENTS or name == "message":
-            event = self._decode(name, data, index, offset)
-            if name == "message":
-                kind = event.get("type")
-                name = kind if isinstance(kind, str) else ""
-            self._dispatch(name, event, index, offset)
-        else:
-            self._dispatch(name, None, index, offset)
+        # What an event is (docs/semantics.md, section 4, rule 8): its JSON type decides, as
+        # in the SDK's event loop, but for `ping` (passed over unread) and `error` (an error
+        # whatever its data). Others are passed over unread when the data's leading type is
+        # their name, the form the API sends.
+        if name not in _USAGE_EVENTS and name != "message":
+            if name == "ping" or data.startswith(f'{{"type":"{name}"'):
+                self._dispatch(name, None, index, offset)
+                return
+            self._check_limits(name, data, index, offset)
+            try:
+                other = json.loads(data)
+            except (ValueError, RecursionError):
+                other = None  # not a usage event whatever it is: passed over, as before
+            kind = other.get("type") if isinstance(other, dict) else None
+            if isinstance(other, dict) and isinstance(kind, str):
+                self._dispatch(kind, other, index, offset)
+            else:
+                self._dispatch(name, None, index, offset)
+            return
+        if name == "error":
+            try:
+                error = json.loads(data) if check_event_json(data) is None else None
+            except (ValueError, RecursionError):
+                error = None
+            self._dispatch("error", error if isinstance(error, dict) else {}, index, offset)
+            return
+        event = self._decode(name, data, index, offset)
+        kind = event.get("type")
+        if isinstance(kind, str):
+            name = kind
+        elif name == "message":
+            name = ""
+        self._dispatch(name, event, index, offset)
 
-    def _decode(self, name: str, data: str, index: int, offset: int | None) -> dict[str, Any]:
-        # The limits of _limits.py first: past them json.loads can neither recurse deeply nor
-        # build more than a bounded number of objects, whatever the event's size.
+    def _check_limits(self, name: str, data: str, index: int, offset: int | None) -> None:
+        # The limits of _limits.py, before any json.loads: past them it can neither recurse
+        # deeply nor build more than a bounded number of objects, whatever the event's size.
         refused = check_event_json(data)
         if refused is not None:
             problem, path = refused
@@ -389,6 +468,9 @@ class UsageAccumulator:
                     byte_offset=offset,
                 )
             )
+
+    def _decode(self, name: str, data: str, index: int, offset: int | None) -> dict[str, Any]:
+        self._check_limits(name, data, index, offset)
         try:
             event = json.loads(data)
         except ValueError as exc:
@@ -477,6 +559,8 @@ class UsageAccumulator:
         usage = self._structure(state, BetaUsage, "message.usage", index, offset)
         model = message.get("model")
         self._model = model if isinstance(model, str) else None
+        self._finished_at_start = isinstance(message.get("stop_reason"), str)
+        self._start_cache_creation = usage.cache_creation_input_tokens
         self._state = state
         self._usage = usage
 
@@ -617,13 +701,19 @@ class UsageAccumulator:
         offset: int | None = None,
     ) -> None:
         diagnostic = UsageDiagnostic(code=code, message=message, event_index=index)
-        if self._policy == "strict":
+        note = code in NOTES
+        if self._policy == "strict" and not note:
             exc = InconsistentUsageError(diagnostic, byte_offset=offset)
             exc.partial = partial
             self._error = exc
             raise exc
         self._diagnostics.append(diagnostic)
-        warnings.warn(str(diagnostic), UsageWarning, stacklevel=4)
+        _log.log(
+            logging.INFO if note else logging.WARNING,
+            "%s",
+            diagnostic,
+            extra={"usagetally_diagnostic": diagnostic},
+        )
 
 
 def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
@@ -641,20 +731,78 @@ def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
     return counts
 
 
-def _split_mismatch(usage: BetaUsage) -> bool:
+def _split_finding(usage: BetaUsage, at_start: int | None) -> tuple[str, str] | None:
+    """Judge the cache TTL split against ``cache_creation_input_tokens``.
+
+    Returns None when it adds up (or there is none); ``cache_split_stale`` when it added up to
+    the total of ``message_start`` and a delta changed the total since (normal: the split is
+    never re-sent); ``cache_split_mismatch`` otherwise (it never added up).
+    """
     split = usage.cache_creation
     if split is None:
-        return False
+        return None
+    covered = split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens
     total = usage.cache_creation_input_tokens or 0
-    return split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens != total
-
-
-def _split_message(usage: BetaUsage) -> str:
-    split = usage.cache_creation
-    assert split is not None
-    return (
+    if covered == total:
+        return None
+    parts = (
         f"cache_creation splits {split.ephemeral_5m_input_tokens} (5m) + "
-        f"{split.ephemeral_1h_input_tokens} (1h), which does not add up to "
-        f"cache_creation_input_tokens {usage.cache_creation_input_tokens or 0}, and the "
-        "iterations carry no split to rebuild it from"
+        f"{split.ephemeral_1h_input_tokens} (1h) = {covered}"
     )
+    if covered == (at_start or 0):
+        change = (
+            f"so {total - covered} tokens are not in the split"
+            if total > covered
+            else f"which the split exceeds by {covered - total} tokens"
+        )
+        return (
+            "cache_split_stale",
+            f"{parts}, as sent on message_start; a message_delta changed "
+            f"cache_creation_input_tokens to {total}, {change} (the API never re-sends it)",
+        )
+    return (
+        "cache_split_mismatch",
+        f"{parts}, which does not add up to cache_creation_input_tokens {total}",
+    )
+
+
+def _describe_body(head: bytes, size: int) -> tuple[str, tuple[str | None, str | None] | None]:
+    """Say what a body without ``message_start`` is, from its first bytes.
+
+    Returns a description (empty when it looks like an event stream), and the error's type
+    and message when the body is a JSON error response such as an HTTP 529's.
+    """
+    if size == 0:
+        return "the body is empty", None
+    if head.startswith(b"\x1f\x8b"):
+        return "the body is gzip-compressed (decode its Content-Encoding first)", None
+    whole = size <= len(head)
+    try:
+        text = head.decode("utf-8") if whole else head[:-3].decode("utf-8", "strict")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or "\x00" in text:
+        return "the body is binary data, not a UTF-8 event stream", None
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        if whole:
+            try:
+                value = json.loads(stripped)
+            except (ValueError, RecursionError):
+                value = None
+            if isinstance(value, dict):
+                error = value.get("error")
+                if value.get("type") == "error" and isinstance(error, dict):
+                    kind, message = error.get("type"), error.get("message")
+                    return "", (
+                        kind if isinstance(kind, str) else None,
+                        message if isinstance(message, str) else None,
+                    )
+                return "the body is one JSON object, not an event stream", None
+        lines = [line for line in stripped.splitlines() if line.strip()]
+        if len(lines) > 1 and all(line.lstrip().startswith("{") for line in lines[:16]):
+            return "the body is JSON lines, not an event stream", None
+        return "the body is JSON, not an event stream", None
+    if "data:" not in text and "event:" not in text:
+        return "the body has no event or data lines: it is not an event stream", None
+    return "", None

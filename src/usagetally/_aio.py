@@ -2,35 +2,28 @@
 
 Rules:
 
-- Sources are any async iterable, recognised by the kind of their first item, and every
-  later item must be of that kind:
-
-  - ``bytes``, ``bytearray`` or ``memoryview``: the raw ``text/event-stream`` body, split
-    anywhere (``httpx.Response.aiter_bytes()``); fed to :meth:`UsageAccumulator.feed`.
-  - mappings: events as decoded JSON; fed to :meth:`UsageAccumulator.feed_event`.
-  - objects with a ``type`` string and a ``to_dict()`` or ``model_dump()`` method: the
-    anthropic SDK's events (``create(stream=True)`` or the ``messages.stream()`` helper). They
-    are dispatched on ``type``, never on their class (the SDK builds unknown event types as
-    instances of known classes), and converted to a mapping only for ``message_start``,
-    ``message_delta`` and ``error``. Content-block events cost a dictionary lookup; the events
-    the helper adds of its own (``text``, ``thinking``, ``input_json``, ``citation``,
-    ``signature``, ``compaction``) are not on the wire and are skipped; the helper's
-    ``message_stop``, which carries the whole message, counts as ``message_stop`` unread.
-  - objects with ``event`` and ``data`` (httpx-sse's ``ServerSentEvent``): fed to
-    :meth:`UsageAccumulator.feed_sse`.
-
-  The SDK is never imported: objects are recognised by shape.
+- Sources are any async iterable of bytes, event mappings, anthropic SDK events or
+  server-sent events, recognised by the kind of their first item; every later item must be
+  of that kind. What each kind, each exception of the source and the stream's end mean is
+  decided in ``_feeding.py`` (its docstring is the contract), shared with the synchronous
+  shell (``_sync.py``) and the worker.
 - A source that is an async iterator (it has ``__anext__``) is read with ``__anext__``;
   any other async iterable through ``__aiter__()``. An async context manager that is not
   iterable (``client.beta.messages.stream(...)``) is entered first and what it yields is read.
+  :func:`tap` hands a synchronous source (an iterable, or a context manager that is not
+  async) to :class:`~usagetally.SyncTap`.
 - State is updated before an item is handed on, so after a timeout or a cancellation the
   usage of everything read is there. Nothing here holds a task group or a cancel scope, and
   nothing suspends except to read, enter or close the source.
-- Cancellation is never caught. An exception raised by the source becomes a
-  :class:`SourceError` (the original is its ``__cause__``) carrying the usage read so far:
+- Cancellation is never caught. An exception raised by the source becomes the stream's error
+  (a :class:`StreamErrorEvent` when it is the SDK's report of an ``error`` event, else a
+  :class:`SourceError`; the original is its ``__cause__``) carrying the usage read so far:
   :func:`accumulate` raises it, :class:`Tap` lets the original reach the caller's loop
-  unchanged and keeps the ``SourceError`` for :meth:`Tap.final`. usagetally's own errors pass
+  unchanged and keeps the stream's error for :meth:`Tap.final`. usagetally's own errors pass
   through with their ``partial``.
+- The ``on_finish`` hook runs exactly once per stream, after the source is closed: when the
+  source ends or raises, at :meth:`Tap.final`, or when the tap is closed, whichever comes
+  first. An exception it raises is logged and kept, never raised in place of the result.
 
 Nothing here imports anyio: these helpers await only the source, so they run under any
 event loop. Of the library, only ``_worker.py`` imports anyio; the core stays pure.
@@ -40,174 +33,20 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ._accumulator import Policy, UsageAccumulator
-from ._errors import (
-    LocalUsageError,
-    MalformedEventError,
-    SourceError,
-    StreamError,
-    UsageDiagnostic,
-    UsageError,
-)
+from ._errors import LocalUsageError, StreamError, UsageError
+from ._feeding import Feeder, TapState, UsageHook, conclude
 from ._models import BetaUsage
+from ._sync import SyncTap, is_sync_source
 
 __all__ = ["Tap", "UsageHook", "accumulate", "tap"]
 
 T = TypeVar("T")
-
-UsageHook = Callable[[BetaUsage | None, str | None, bool], object]
-"""Called once per stream as ``hook(usage, model, complete)`` when it ends.
-
-``usage`` is the final usage, or the partial usage of a stream that failed, was cut or was
-cancelled (None if it failed before ``message_start``); ``model`` is the model named by
-``message_start``; ``complete`` says which. ``usagetally.otel.otel_hook`` makes one.
-"""
-
-# SDK objects: what each event type costs, in one lookup. Content-block events (and ping) carry
-# no usage and are the bulk of a stream: before message_stop they are only counted (True), so
-# that event indices stay right (UsageAccumulator passes over them the same way, reading
-# nothing); after it they are fed by name, so that the core reports an event after
-# message_stop. The events the messages.stream() helper adds of its own are not on the wire:
-# never fed (False). The helper's message_stop carries the whole message: a constant stands
-# for it.
-_PASSED_OVER: dict[str, bool] = {
-    "content_block_start": True,
-    "content_block_delta": True,
-    "content_block_stop": True,
-    "ping": True,
-    "text": False,
-    "thinking": False,
-    "input_json": False,
-    "citation": False,
-    "signature": False,
-    "compaction": False,
-}
-_MESSAGE_STOP: Mapping[str, Any] = {"type": "message_stop"}
-_BYTES_TYPES = (bytes, bytearray, memoryview)
-
-
-def _as_mapping(obj: Any) -> Mapping[str, Any]:
-    """Return an SDK object's wire form: the fields sent, unknown ones kept, absent left out."""
-    to_dict = getattr(obj, "to_dict", None)
-    if to_dict is not None:
-        try:
-            # warnings=False: pydantic warns on unknown iteration types held in known classes.
-            result: Mapping[str, Any] = to_dict(warnings=False)
-        except TypeError:
-            result = to_dict()
-        return result
-    dump = obj.model_dump
-    try:
-        result = dump(by_alias=True, exclude_unset=True, warnings=False)
-    except TypeError:
-        result = dump()
-    return result
-
-
-class _Feeder:
-    """One stream's accumulator, fed with items of the kind its first item had."""
-
-    __slots__ = ("acc", "error", "feed", "kind", "stopped")
-
-    def __init__(self, acc: UsageAccumulator) -> None:
-        self.acc = acc
-        self.kind = ""
-        self.stopped = False  # an SDK object stream has had message_stop
-        # An error of this layer (a source error, an item of the wrong kind); the
-        # accumulator keeps its own.
-        self.error: StreamError | None = None
-        self.feed: Callable[[Any], None] = self._first
-
-    @property
-    def failure(self) -> StreamError | None:
-        return self.error if self.error is not None else self.acc.error
-
-    def fail(self, exc: StreamError) -> StreamError:
-        if self.error is None and self.acc.error is None:
-            self.error = exc
-        return exc
-
-    def finish(self) -> BetaUsage:
-        if self.error is not None:
-            raise self.error
-        return self.acc.finish()
-
-    def _first(self, item: Any) -> None:
-        if isinstance(item, _BYTES_TYPES):
-            self.kind, self.feed = "bytes", self._bytes
-        elif isinstance(item, Mapping):
-            self.kind, self.feed = "event mappings", self.acc.feed_event
-        elif isinstance(getattr(item, "type", None), str) and (
-            hasattr(item, "to_dict") or hasattr(item, "model_dump")
-        ):
-            self.kind, self.feed = "SDK event objects", self._object
-        elif hasattr(item, "event") and hasattr(item, "data"):
-            self.kind, self.feed = "server-sent events", self._sse
-        else:
-            raise self.fail(
-                MalformedEventError(
-                    f"cannot read usage from a {type(item).__name__}: a source must yield "
-                    "bytes, event mappings, anthropic SDK events or server-sent events "
-                    "(for text, read the bytes: aiter_bytes())",
-                    event_index=0,
-                )
-            )
-        self.feed(item)
-
-    def _wrong(self, item: Any) -> StreamError:
-        return self.fail(
-            MalformedEventError(
-                f"the source yielded a {type(item).__name__} after {self.kind}",
-                event_index=self.acc.events_seen,
-                partial=self.acc.usage,
-            )
-        )
-
-    def _bytes(self, item: Any) -> None:
-        if type(item) is not bytes:
-            if not isinstance(item, _BYTES_TYPES):
-                raise self._wrong(item)
-            item = bytes(item)
-        self.acc.feed(item)
-
-    def _object(self, item: Any) -> None:
-        try:
-            kind = item.type
-            counted = _PASSED_OVER.get(kind)
-        except (AttributeError, TypeError):  # no type, or an unhashable one
-            raise self._wrong(item) from None
-        if counted is not None:
-            if not counted:
-                return
-            self.acc.feed_skipped(kind)
-        elif kind == "message_stop":
-            self.acc.feed_event(_MESSAGE_STOP)
-            self.stopped = True
-        elif kind in ("message_start", "message_delta", "error"):
-            self.acc.feed_event(_as_mapping(item))
-        else:
-            # An unknown event type: skipped by the core (a non-string type counts as one).
-            self.acc.feed_event({"type": kind})
-
-    def _sse(self, item: Any) -> None:
-        try:
-            event, data = item.event, item.data
-        except AttributeError:
-            raise self._wrong(item) from None
-        self.acc.feed_sse(event or "", data if data is not None else "")
-
-
-def _source_error(feeder: _Feeder, exc: BaseException) -> SourceError:
-    return SourceError(
-        f"the source raised {type(exc).__name__}: {exc}",
-        event_index=feeder.acc.events_seen,
-        partial=feeder.acc.usage,
-    )
 
 
 def _iterator_of(source: Any) -> AsyncIterator[Any]:
@@ -217,7 +56,12 @@ def _iterator_of(source: Any) -> AsyncIterator[Any]:
         return source  # type: ignore[no-any-return]
     if hasattr(source, "__aiter__"):
         return source.__aiter__()  # type: ignore[no-any-return]
-    hint = " (await it first)" if inspect.isawaitable(source) else ""
+    if inspect.isawaitable(source):
+        hint = " (await it first)"
+    elif hasattr(source, "__iter__"):
+        hint = " (for a synchronous stream, use usagetally.accumulate_sync or tap)"
+    else:
+        hint = ""
     raise LocalUsageError(f"{type(source).__name__} is not an async iterable{hint}")
 
 
@@ -233,6 +77,14 @@ async def _close(obj: Any) -> None:
             await result
 
 
+async def _close_all(iterator: Any, source: Any) -> None:
+    try:
+        if iterator is not source:
+            await _close(iterator)  # the generator __aiter__() made
+    finally:
+        await _close(source)
+
+
 async def accumulate(
     source: AsyncIterable[Any] | AbstractAsyncContextManager[AsyncIterable[Any]],
     *,
@@ -243,6 +95,8 @@ async def accumulate(
 ) -> BetaUsage:
     r"""Read a whole stream and return its final usage.
 
+    For a synchronous source, use :func:`accumulate_sync`.
+
     Args:
         source: An async iterable of bytes, event mappings, anthropic SDK events or
             server-sent events (the kind of its first item decides), or an async context
@@ -251,21 +105,24 @@ async def accumulate(
         policy: What to do with consistency diagnostics (see :class:`UsageAccumulator`).
         strict_types: Refuse unknown usage fields and iteration types.
         max_event_size: Largest event, in bytes, accepted from a byte source.
-        on_finish: Called once as ``on_finish(usage, model, complete)`` when the stream ends,
-            also when it fails or is cancelled (then with the partial usage and
-            ``complete=False``), in the caller's task (see :data:`UsageHook`). An exception
-            it raises on success propagates; on failure the stream's own error wins.
+        on_finish: Called once as ``on_finish(usage, model, complete)`` when the stream has
+            ended and its source is closed, also when it fails or is cancelled (then with
+            the partial usage and ``complete=False``), in the caller's task. An exception it
+            raises is logged on the ``usagetally`` logger, never raised (see
+            :data:`UsageHook`).
 
     Returns:
         The final usage.
 
     Raises:
+        StreamErrorEvent: The API sent an ``error`` event (also when the SDK reported it by
+            raising its ``APIStatusError``, which is then ``__cause__``).
         SourceError: The source raised; the original exception is ``__cause__`` and
             ``partial`` holds the usage read before it.
         StreamError: The stream sent something that cannot be accepted (the source is then
-            closed, with ``aclose()`` or ``close()``, before this is raised), or it ended
-            before it was complete (:class:`IncompleteStreamError`); ``partial`` holds what
-            was counted.
+            closed, with ``aclose()`` or ``close()``, before this is raised), or it ended before
+            it was complete (:class:`IncompleteStreamError`); ``partial`` holds what was
+            counted.
         LocalUsageError: ``source`` is not an async iterable.
 
     Cancellation propagates untouched; nothing is awaited on the way out.
@@ -280,31 +137,26 @@ async def accumulate(
     BetaUsage(input_tokens=10, output_tokens=42, ...)
 
     """
-    feeder = _Feeder(
+    feeder = Feeder(
         UsageAccumulator(policy=policy, strict_types=strict_types, max_event_size=max_event_size)
     )
     try:
         if _is_manager(source):
-            async with source as stream:  # type: ignore[union-attr]
-                usage = await _read(stream, feeder)
+            try:
+                async with source as stream:  # type: ignore[union-attr]
+                    usage = await _read(stream, feeder)
+            except UsageError:
+                raise
+            except Exception as exc:  # entering or leaving the context manager
+                raise feeder.fail_from(exc) from exc
         else:
             usage = await _read(source, feeder)
-    except BaseException:
-        if on_finish is not None:
-            _report_failure(on_finish, feeder)
-        raise
-    if on_finish is not None:
-        on_finish(usage, feeder.acc.model, True)
+    finally:
+        conclude(feeder, on_finish)
     return usage
 
 
-def _report_failure(hook: UsageHook, feeder: _Feeder) -> None:
-    # The stream's own error (or the cancellation) is what propagates, even if the hook fails.
-    with contextlib.suppress(Exception):
-        hook(feeder.acc.usage, feeder.acc.model, False)
-
-
-async def _read(source: Any, feeder: _Feeder) -> BetaUsage:
+async def _read(source: Any, feeder: Feeder) -> BetaUsage:
     iterator = _iterator_of(source)
     anext = iterator.__anext__
     while True:
@@ -315,28 +167,39 @@ async def _read(source: Any, feeder: _Feeder) -> BetaUsage:
         except UsageError:
             raise
         except Exception as exc:
-            raise _source_error(feeder, exc) from exc
+            error = feeder.fail_from(exc)
+            with contextlib.suppress(Exception):
+                await _close_all(iterator, source)
+            raise error from exc
         try:
             feeder.feed(item)
         except UsageError:
             # The stream's own error is the one to report, even if closing fails too.
             with contextlib.suppress(Exception):
-                await _close(iterator)
+                await _close_all(iterator, source)
             raise
+    with contextlib.suppress(Exception):  # read whole: a failing close costs nothing counted
+        await _close_all(iterator, source)
     return feeder.finish()
 
 
-class Tap(Generic[T]):
+class Tap(TapState, Generic[T]):
     """A pass-through over a stream that accumulates its usage on the way.
 
     Iterate it instead of the stream: every item comes out unchanged, after the
     accumulator has seen it. It is an async iterator and an async context manager (leaving
-    it closes the source). Build one with :func:`tap`.
+    it closes the source). Build one with :func:`tap`; :class:`SyncTap` is its synchronous
+    twin.
 
     A stream whose usage cannot be accepted (a malformed event, a strict check) is still
     passed through whole: the error is kept in :attr:`error` and raised by :meth:`final`,
     and items after it are no longer fed. An exception raised by the source propagates
-    unchanged to the loop, and is kept as a :class:`SourceError` for :meth:`final`.
+    unchanged to the loop, and the stream's error for it is kept for :meth:`final` (a
+    :class:`StreamErrorEvent` for the SDK's report of an ``error`` event, else a
+    :class:`SourceError`).
+
+    The ``on_finish`` hook runs exactly once, after the source is closed: when the source
+    ends or raises, at :meth:`final`, or at :meth:`aclose`, whichever comes first.
 
     Attributes:
         stream: The object being read: the source, or what it yielded when it is an async
@@ -354,52 +217,21 @@ class Tap(Generic[T]):
         max_event_size: int | None = None,
         on_finish: UsageHook | None = None,
     ) -> None:
-        self._source = source
-        self._on_finish = on_finish
+        super().__init__(
+            Feeder(
+                UsageAccumulator(
+                    policy=policy, strict_types=strict_types, max_event_size=max_event_size
+                )
+            ),
+            on_finish,
+        )
         self._manager = source if _is_manager(source) else None
         self.stream: Any = None if self._manager is not None else source
         self._iterator: AsyncIterator[T] | None = None
         self._anext: Callable[[], Awaitable[T]] = self._begin
-        self._feeding = True
-        self._finalized = False
-        self._feeder = _Feeder(
-            UsageAccumulator(
-                policy=policy, strict_types=strict_types, max_event_size=max_event_size
-            )
-        )
-        self._feed: Callable[[Any], None] = self._feed_first
+        self._source_closed = False
         self._closed = False
-
-    # -- what the caller reads -------------------------------------------------------------
-
-    @property
-    def usage(self) -> BetaUsage | None:
-        """The usage of everything read so far (None before ``message_start``).
-
-        Until :attr:`complete`, ``output_tokens`` may still be the placeholder of
-        ``message_start``.
-        """
-        return self._feeder.acc.usage
-
-    @property
-    def complete(self) -> bool:
-        """Whether the stream has had a ``message_delta`` and then ``message_stop``."""
-        return self._feeder.error is None and self._feeder.acc.complete
-
-    @property
-    def model(self) -> str | None:
-        """The model named by ``message_start``, or None."""
-        return self._feeder.acc.model
-
-    @property
-    def diagnostics(self) -> list[UsageDiagnostic]:
-        """The consistency diagnostics collected under the ``"warn"`` policy."""
-        return self._feeder.acc.diagnostics
-
-    @property
-    def error(self) -> StreamError | None:
-        """The error that stopped the accounting, if any (:meth:`final` raises it)."""
-        return self._feeder.failure
+        self._finalized = False
 
     def final(self) -> BetaUsage:
         """Return the final usage; call it once the stream has been read.
@@ -413,26 +245,14 @@ class Tap(Generic[T]):
         Raises:
             IncompleteStreamError: The stream was not complete (cut, timed out, cancelled,
                 or not read to its end); ``partial`` holds what was counted.
+            StreamErrorEvent: The API sent an ``error`` event.
             SourceError: The source raised; the original is ``__cause__``.
             StreamError: The stream sent something that cannot be accepted.
 
         """
         self._anext = self._refuse
-        self._feeding = False
         self._finalized = True
-        return self._finish()
-
-    def _finish(self) -> BetaUsage:
-        hook, self._on_finish = self._on_finish, None  # called once at most
-        try:
-            usage = self._feeder.finish()
-        except BaseException:
-            if hook is not None:
-                _report_failure(hook, self._feeder)
-            raise
-        if hook is not None:
-            hook(usage, self._feeder.acc.model, True)
-        return usage
+        return self._final()
 
     # -- iteration -------------------------------------------------------------------------
 
@@ -442,28 +262,21 @@ class Tap(Generic[T]):
     async def __anext__(self) -> T:
         try:
             item = await self._anext()
-        except (StopAsyncIteration, UsageError):
+        except StopAsyncIteration:
+            await self._end()
+            raise
+        except UsageError:
             raise
         except Exception as exc:
-            if self._feeding:
-                self._feeding = False
-                error = _source_error(self._feeder, exc)
-                error.__cause__ = exc
-                self._feeder.fail(error)
+            self._source_failed(exc)
+            await self._end()
             raise
-        if self._feeding:
+        if self._feeding:  # inline (see TapState): this runs for every item
             try:
-                self._feed(item)
+                self._feeder.feed(item)
             except StreamError:
                 self._feeding = False  # kept by the feeder or the accumulator for final()
         return item
-
-    def _feed_first(self, item: Any) -> None:
-        feeder = self._feeder
-        try:
-            feeder.feed(item)
-        finally:
-            self._feed = feeder.feed  # the kind's own feeder, chosen by the first item
 
     async def _begin(self) -> T:
         if self.stream is None:
@@ -481,7 +294,30 @@ class Tap(Generic[T]):
     async def _ended(self) -> T:
         raise StopAsyncIteration
 
+    async def _end(self) -> None:
+        # The source ended or failed: close it, then end the accounting (once).
+        if self._concluded:
+            return
+        self._anext = self._ended
+        try:
+            with contextlib.suppress(Exception):
+                await self._close_source()
+        finally:
+            self._conclude()
+
     # -- closing ---------------------------------------------------------------------------
+
+    async def _close_source(self) -> None:
+        if self._source_closed:
+            return
+        self._source_closed = True
+        iterator, stream = self._iterator, self.stream
+        try:
+            if iterator is not None and iterator is not stream:
+                await _close(iterator)  # the generator __aiter__() made
+        finally:
+            if stream is not None and self._manager is None:
+                await _close(stream)
 
     async def aclose(self) -> None:
         """Close the source (``aclose()`` or ``close()``, or exit it if it was entered).
@@ -501,22 +337,25 @@ class Tap(Generic[T]):
         self._closed = True
         if not self._finalized:
             self._anext = self._ended
-            if self._on_finish is not None:
-                # Closed without final(): report what the stream came to, complete or not.
-                with contextlib.suppress(StreamError):
-                    self._finish()
-        iterator, stream = self._iterator, self.stream
-        if iterator is not None and iterator is not stream:
-            await _close(iterator)  # the generator __aiter__() made
-        if self._manager is not None:
-            if stream is not None:
-                await self._manager.__aexit__(exc_type, exc, tb)
-        elif stream is not None:
-            await _close(stream)
+        try:
+            try:
+                await self._close_source()
+            finally:
+                if self._manager is not None and self.stream is not None:
+                    await self._manager.__aexit__(exc_type, exc, tb)
+        finally:
+            self._conclude()
 
     async def __aenter__(self) -> Tap[T]:
         if self._manager is not None and self.stream is None:
-            self.stream = await self._manager.__aenter__()
+            try:
+                self.stream = await self._manager.__aenter__()
+            except Exception as exc:
+                # The request failed (such as an HTTP error answer): the stream is over.
+                self._source_failed(exc)
+                self._closed = self._source_closed = True
+                self._conclude()
+                raise
         return self
 
     async def __aexit__(
@@ -553,6 +392,28 @@ def tap(
 ) -> Tap[T]: ...
 
 
+@overload
+def tap(
+    source: Iterable[T],
+    *,
+    policy: Policy = ...,
+    strict_types: bool = ...,
+    max_event_size: int | None = ...,
+    on_finish: UsageHook | None = ...,
+) -> SyncTap[T]: ...
+
+
+@overload
+def tap(
+    source: AbstractContextManager[Iterable[T]],
+    *,
+    policy: Policy = ...,
+    strict_types: bool = ...,
+    max_event_size: int | None = ...,
+    on_finish: UsageHook | None = ...,
+) -> SyncTap[T]: ...
+
+
 def tap(
     source: Any,
     *,
@@ -560,23 +421,30 @@ def tap(
     strict_types: bool = False,
     max_event_size: int | None = None,
     on_finish: UsageHook | None = None,
-) -> Tap[Any]:
+) -> Tap[Any] | SyncTap[Any]:
     """Wrap a stream so that its usage is accumulated while it is read.
 
+    An async source gives a :class:`Tap` (``async for``, ``async with``); a synchronous one
+    (an iterable, or a context manager that is not async, such as the streams of the
+    synchronous ``anthropic.Anthropic`` client) gives a :class:`SyncTap` (``for``,
+    ``with``). The choice is made by the source's shape: the SDK is never imported.
+
     Args:
-        source: An async iterable of bytes, event mappings, anthropic SDK events or
-            server-sent events (see :func:`accumulate`), such as the stream of
-            ``client.beta.messages.stream(...)`` or of ``create(stream=True)``. An async
-            context manager that is not iterable (``client.beta.messages.stream(...)``
-            itself) is entered by ``async with tap(...)``.
+        source: An iterable or async iterable of bytes, event mappings, anthropic SDK events
+            or server-sent events (see :func:`accumulate`), such as the stream of
+            ``client.beta.messages.stream(...)`` or of ``create(stream=True)``. A context
+            manager that is not iterable (``client.beta.messages.stream(...)`` itself) is
+            entered by ``with tap(...)`` or ``async with tap(...)``.
         policy: What to do with consistency diagnostics (see :class:`UsageAccumulator`).
         strict_types: Refuse unknown usage fields and iteration types.
         max_event_size: Largest event, in bytes, accepted from a byte source.
-        on_finish: Called once as ``on_finish(usage, model, complete)`` by :meth:`Tap.final`,
-            or, if it is never called, when the tap is closed (see :data:`UsageHook`).
+        on_finish: Called once as ``on_finish(usage, model, complete)`` when the stream ends:
+            when the source is read to its end or raises, at ``final()``, or when the tap is
+            closed, whichever comes first, after the source is closed (see
+            :data:`UsageHook`).
 
     Returns:
-        A :class:`Tap` that yields the source's items unchanged.
+        A :class:`Tap` or a :class:`SyncTap` that yields the source's items unchanged.
 
     With the anthropic SDK::
 
@@ -587,11 +455,19 @@ def tap(
             message = await stream.get_final_message()  # still works
         usage = counted.final()
 
+        with sync_client.beta.messages.stream(...) as stream:
+            counted = tap(stream)
+            for event in counted:
+                ...
+        usage = counted.final()
+
     """
-    return Tap(
-        source,
-        policy=policy,
-        strict_types=strict_types,
-        max_event_size=max_event_size,
-        on_finish=on_finish,
-    )
+    options: dict[str, Any] = {
+        "policy": policy,
+        "strict_types": strict_types,
+        "max_event_size": max_event_size,
+        "on_finish": on_finish,
+    }
+    if is_sync_source(source):
+        return SyncTap(source, **options)
+    return Tap(source, **options)

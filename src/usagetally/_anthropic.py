@@ -5,10 +5,11 @@ Two kinds of help live here:
 - Conversions between our :class:`~usagetally.BetaUsage` and the SDK's
   ``anthropic.types.beta.BetaUsage``, exact in both directions, unknown fields and unknown
   iteration types included.
-- A real ``AsyncAnthropic`` client that answers every request with a recorded SSE transcript,
-  so code built on the SDK can be tested end to end without a network (re-exported by
-  ``usagetally.testing``), and :func:`sdk_final_usage`, the SDK's own reading of a
-  transcript, which the tests use as a differential oracle.
+- A real ``AsyncAnthropic`` client (:func:`anthropic_client_for`) or synchronous
+  ``Anthropic`` client (:func:`anthropic_sync_client_for`) that answers every request with a
+  recorded SSE transcript, so code built on the SDK can be tested end to end without a
+  network (re-exported by ``usagetally.testing``), and :func:`sdk_final_usage`, the SDK's
+  own reading of a transcript, which the tests use as a differential oracle.
 
 usagetally does not depend on the SDK: ``anthropic`` (and ``httpx2``, its HTTP client) are
 imported inside the functions, so this module imports without them and each function raises
@@ -21,17 +22,25 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._converter import converter as _default_converter
+from ._install import install_hint
 from ._models import BetaUsage
 
 if TYPE_CHECKING:
     import cattrs
-    from anthropic import AsyncAnthropic
+    import httpx2
+    from anthropic import Anthropic, AsyncAnthropic
     from anthropic.types import Usage as SdkUsage
     from anthropic.types.beta import BetaUsage as SdkBetaUsage
 
-__all__ = ["anthropic_client_for", "from_sdk_usage", "sdk_final_usage", "to_sdk_usage"]
+__all__ = [
+    "anthropic_client_for",
+    "anthropic_sync_client_for",
+    "from_sdk_usage",
+    "sdk_final_usage",
+    "to_sdk_usage",
+]
 
-_INSTALL_HINT = "this needs the anthropic SDK; install it with: pip install 'usagetally[anthropic]'"
+_INSTALL_HINT = f"this needs the anthropic SDK; {install_hint('anthropic')}"
 
 
 def _require_sdk() -> None:
@@ -196,6 +205,16 @@ def anthropic_client_for(
     import anthropic
     import httpx2
 
+    transport = _transport(transcript, status_code, headers)
+    http_client = httpx2.AsyncClient(transport=transport)
+    return anthropic.AsyncAnthropic(api_key="test", max_retries=0, http_client=http_client)
+
+
+def _transport(
+    transcript: bytes | Callable[[], bytes], status_code: int, headers: Mapping[str, str] | None
+) -> httpx2.MockTransport:
+    import httpx2
+
     response_headers = {"content-type": "text/event-stream"}
     if headers is not None:
         response_headers.update({k.lower(): v for k, v in headers.items()})
@@ -204,8 +223,49 @@ def anthropic_client_for(
         body = transcript() if callable(transcript) else transcript
         return httpx2.Response(status_code, headers=response_headers, content=body)
 
-    http_client = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-    return anthropic.AsyncAnthropic(api_key="test", max_retries=0, http_client=http_client)
+    return httpx2.MockTransport(handler)
+
+
+def anthropic_sync_client_for(
+    transcript: bytes | Callable[[], bytes],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Anthropic:
+    r"""Build a real synchronous ``Anthropic`` client that answers with ``transcript``.
+
+    The synchronous twin of :func:`anthropic_client_for` (same arguments, same behaviour),
+    for code that uses ``anthropic.Anthropic``. Close it after use (``with`` or
+    ``client.close()``).
+
+    Args:
+        transcript: As :func:`anthropic_client_for`.
+        status_code: As :func:`anthropic_client_for`.
+        headers: As :func:`anthropic_client_for`.
+
+    Returns:
+        An ``anthropic.Anthropic`` whose HTTP client never touches the network.
+
+    Raises:
+        ImportError: The anthropic SDK is not installed.
+
+    >>> from pathlib import Path
+    >>> with anthropic_sync_client_for(Path("examples/plain.sse").read_bytes()) as client:
+    ...     with client.beta.messages.stream(
+    ...         model="claude-sonnet-4-6", max_tokens=256,
+    ...         messages=[{"role": "user", "content": "Hi"}],
+    ...     ) as stream:
+    ...         message = stream.get_final_message()
+    >>> message.usage.output_tokens
+    42
+
+    """
+    _require_sdk()
+    import anthropic
+    import httpx2
+
+    http_client = httpx2.Client(transport=_transport(transcript, status_code, headers))
+    return anthropic.Anthropic(api_key="test", max_retries=0, http_client=http_client)
 
 
 async def sdk_final_usage(transcript: bytes) -> dict[str, Any]:

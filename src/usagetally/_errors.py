@@ -4,6 +4,9 @@ The tree, in the spirit of h11 (what the stream sent versus how the library was 
 
     UsageError                       every error usagetally raises
     ├── UsageValidationError         a usage payload is wrong (also ValueError); names its JSON path
+    ├── PriceTableError              a price table is wrong (also ValueError); names its JSON path
+    ├── MissingPriceError            the price table has no price for what a usage needs (a model,
+    │                                a rate, a server-tool fee; also LookupError)
     ├── StreamError                  the stream sent something we cannot accept
     │   ├── MalformedEventError      bad JSON or a bad usage payload in an event (also ValueError)
     │   ├── EventOrderError          an event where it cannot be (usage before message_start, ...)
@@ -35,13 +38,14 @@ __all__ = [
     "InconsistentUsageError",
     "LocalUsageError",
     "MalformedEventError",
+    "MissingPriceError",
+    "PriceTableError",
     "SourceError",
     "StreamError",
     "StreamErrorEvent",
     "UsageDiagnostic",
     "UsageError",
     "UsageValidationError",
-    "UsageWarning",
 ]
 
 
@@ -88,6 +92,45 @@ class UsageValidationError(UsageError, ValueError):
         new = type(self)(path, self.problem)
         new.__cause__ = self.__cause__
         return new
+
+
+class PriceTableError(UsageError, ValueError):
+    """A price table is refused: a rate that is not a decimal, an unknown key, a bad tier.
+
+    Args:
+        path: Where in the table the bad value is, as a JSON path such as
+            ``models["claude-sonnet-4-6"].tiers[0].input`` (empty for the table itself).
+        problem: What is wrong, such as ``expected a decimal string, got the float 3.0``.
+        source: The file the table was read from, if any.
+
+    The message is ``"<source>: <path>: <problem>"`` (without the source when there is none).
+
+    """
+
+    def __init__(self, path: str, problem: str, *, source: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.source = source
+        where = f"{path or '<root>'}: {problem}"
+        super().__init__(f"{source}: {where}" if source else where)
+
+
+class MissingPriceError(UsageError, LookupError):
+    """The price table has no price for something a usage needs, so no cost is made up.
+
+    For example a model the table does not have (an unknown model is never priced at $0),
+    fast rates for a ``speed: "fast"`` response, a cache rate for cache tokens, the batch
+    multiplier for a batch response or the fee of a web search.
+
+    Args:
+        message: What is missing.
+        model: The model concerned, or None (a table-wide price, such as a server-tool fee).
+
+    """
+
+    def __init__(self, message: str, *, model: str | None = None) -> None:
+        self.model = model
+        super().__init__(message)
 
 
 class StreamError(UsageError):
@@ -237,18 +280,17 @@ class LocalUsageError(UsageError):
     """usagetally was used wrongly, such as feeding an accumulator after ``finish()``."""
 
 
-class UsageWarning(UserWarning):
-    """Category of the warnings issued for diagnostics under the ``"warn"`` policy."""
-
-
 @attrs.frozen(kw_only=True)
 class UsageDiagnostic:
     """A consistency problem found in a stream's usage.
 
     Attributes:
-        code: A stable identifier of the check, one of ``iteration_changed``,
-            ``iteration_removed``, ``count_decreased``, ``top_level_mismatch``,
-            ``cache_split_mismatch`` and ``cache_split_rebuilt``.
+        code: A stable identifier of the check. Inconsistencies (refused under the
+            ``"strict"`` policy): ``iteration_changed``, ``iteration_removed``,
+            ``count_decreased``, ``top_level_mismatch``, ``cache_split_mismatch``. Notes of
+            normal API behaviour (never refused): ``cache_split_stale``, a TTL split that a
+            ``message_delta`` left behind ``cache_creation_input_tokens`` (the message
+            names by how many tokens; :func:`~usagetally.cache_writes` reports them).
         message: A human explanation naming the fields and values involved.
         event_index: The index of the event where the problem showed (for checks made on
             the final usage, the index of ``message_stop`` or of the last event), or None.

@@ -1,6 +1,6 @@
 """Figures derived from a final usage, which no SDK gives, and totals across requests.
 
-Rules (usage-semantics.md, section 3), by the entries ``iterations`` holds:
+Rules (docs/semantics.md, section 3), by the entries ``iterations`` holds:
 
 - Compaction and server-tool loops: the top level is the sum over ``message`` entries;
   ``compaction`` entries are outside it but billed. Billed = the sum over all entries.
@@ -13,11 +13,15 @@ Rules (usage-semantics.md, section 3), by the entries ``iterations`` holds:
   left out of billed totals (one that produced output is kept: it was sampled).
 - Entries of an unknown type are counted in billed totals with the counts they carry; when
   one is present the top level is not checked (its rule is unknown).
+- Cache writes by TTL: each billed entry's own ``cache_creation`` split (the top-level split
+  without iterations); tokens no split covers are reported as unsplit, never guessed.
 - The context window is the last ``message`` (or ``fallback_message``) entry's input, cache
   read and cache creation; never a ``compaction`` or ``advisor_message`` entry.
 
 Adding usage across requests (:class:`UsageTotals`) is a different operation from merging
-within a stream: it adds billed totals, per model. This module is pure.
+within a stream: it adds billed totals, per model, and with a price table each request's
+cost, priced as it is added (tiers, speed, batch and residency belong to one request and
+cannot be applied to summed counts). This module is pure.
 """
 
 from __future__ import annotations
@@ -27,15 +31,19 @@ from typing import Any
 
 import attrs
 
-from ._models import BetaCacheCreation, BetaUsage, IterationUsage
+from . import _cost  # imports this module too: each reads the other's names at call time
+from ._errors import MissingPriceError
+from ._models import BetaUsage, IterationUsage
 
 __all__ = [
+    "CacheWrites",
     "TokenCounts",
     "UsageTotals",
+    "billed_entries",
     "billed_totals",
+    "cache_writes",
     "check_top_level",
     "context_window_tokens",
-    "rebuild_cache_split",
     "totals_by_model",
     "totals_by_type",
 ]
@@ -126,6 +134,27 @@ def _billed_entries(iterations: Sequence[IterationUsage]) -> list[IterationUsage
         for i, entry in enumerate(iterations)
         if not (i < serving and entry.type == "message" and not entry.output_tokens)
     ]
+
+
+def billed_entries(usage: BetaUsage) -> list[BetaUsage | IterationUsage]:
+    """Return the entries a response is billed for, by the rules of its iterations.
+
+    This is the contract between billed totals and cost (``_cost.py`` prices exactly these
+    entries, so tokens and dollars never disagree): without iterations, the usage itself;
+    with them, every entry (compaction, advisor calls and entries of unknown type included)
+    except, before a ``fallback_message``, declined ``message`` attempts that produced no
+    output.
+
+    Args:
+        usage: A final usage.
+
+    Returns:
+        ``[usage]`` without iterations, else the billed iteration entries in order.
+
+    """
+    if not usage.iterations:
+        return [usage]
+    return list(_billed_entries(usage.iterations))
 
 
 def billed_totals(usage: BetaUsage) -> TokenCounts:
@@ -272,51 +301,104 @@ def check_top_level(usage: BetaUsage) -> list[str]:
     return [f"top level disagrees with iterations by {rule}: " + ", ".join(diffs)]
 
 
-def rebuild_cache_split(usage: BetaUsage) -> BetaUsage | None:
-    """Rebuild a stale ``cache_creation`` split from the iterations' own splits.
+@attrs.frozen(kw_only=True)
+class CacheWrites:
+    """Tokens written to the prompt cache, by time to live.
 
-    ``message_delta`` never re-sends the TTL split, so when a delta changes
-    ``cache_creation_input_tokens`` the split from ``message_start`` goes stale. When the
-    entries that make up the top level each carry a split, and those add up to
-    ``cache_creation_input_tokens``, their sum is the right split.
+    Attributes:
+        ephemeral_5m_input_tokens: Written with the 5-minute TTL, by the entry's own split.
+        ephemeral_1h_input_tokens: Written with the 1-hour TTL, by the entry's own split.
+        unsplit_input_tokens: Written, but not covered by any split: the entry had none, or
+            a ``message_delta`` raised ``cache_creation_input_tokens`` after the split of
+            ``message_start`` (the API never re-sends it). Their TTL is not known; pricing
+            them takes a stated assumption.
+
+    """
+
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+    unsplit_input_tokens: int = 0
+
+    @classmethod
+    def of(cls, item: BetaUsage | IterationUsage) -> CacheWrites:
+        """Return the cache writes of one usage or iteration entry, by its own split.
+
+        Args:
+            item: A :class:`BetaUsage` (its top level only) or one iteration entry.
+
+        Returns:
+            The split as sent, and what it leaves uncovered. A split that claims more than
+            ``cache_creation_input_tokens`` cannot describe it (it was left behind by a
+            delta that lowered the total): then every token is unsplit.
+
+        """
+        total = item.cache_creation_input_tokens or 0
+        split = item.cache_creation
+        if split is None:
+            return cls(unsplit_input_tokens=total)
+        five, hour = split.ephemeral_5m_input_tokens, split.ephemeral_1h_input_tokens
+        if five + hour > total:
+            return cls(unsplit_input_tokens=total)
+        return cls(
+            ephemeral_5m_input_tokens=five,
+            ephemeral_1h_input_tokens=hour,
+            unsplit_input_tokens=total - five - hour,
+        )
+
+    def __add__(self, other: CacheWrites) -> CacheWrites:
+        if not isinstance(other, CacheWrites):
+            return NotImplemented
+        return CacheWrites(
+            ephemeral_5m_input_tokens=self.ephemeral_5m_input_tokens
+            + other.ephemeral_5m_input_tokens,
+            ephemeral_1h_input_tokens=self.ephemeral_1h_input_tokens
+            + other.ephemeral_1h_input_tokens,
+            unsplit_input_tokens=self.unsplit_input_tokens + other.unsplit_input_tokens,
+        )
+
+
+def cache_writes(usage: BetaUsage) -> CacheWrites:
+    """Return the billed cache writes of a response, by time to live.
+
+    Without iterations it is the top level's split. With them it is the sum of each billed
+    entry's own split (the entries billed by :func:`billed_totals`); the top-level split is
+    not used then, as it describes only ``message_start``.
 
     Args:
         usage: A final usage.
 
     Returns:
-        A copy of ``usage`` with the rebuilt split, or None when the split already adds up,
-        there is none, or it cannot be rebuilt.
+        The 5-minute and 1-hour writes, and the tokens no split covers.
+
+    >>> from usagetally import converter
+    >>> usage = converter.structure({"input_tokens": 10, "output_tokens": 5,
+    ...     "cache_creation_input_tokens": 300,
+    ...     "cache_creation": {"ephemeral_5m_input_tokens": 100,
+    ...                        "ephemeral_1h_input_tokens": 0}}, BetaUsage)
+    >>> cache_writes(usage)
+    CacheWrites(ephemeral_5m_input_tokens=100, ephemeral_1h_input_tokens=0, \
+unsplit_input_tokens=200)
 
     """
-    split = usage.cache_creation
-    total = usage.cache_creation_input_tokens or 0
-    if split is None or split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens == total:
-        return None
-    iterations = usage.iterations or ()
-    fallbacks = [e for e in iterations if e.type == "fallback_message"]
-    executors = fallbacks[-1:] or [e for e in iterations if e.type == "message"]
-    if not executors or any(e.cache_creation is None for e in executors):
-        return None
-    splits = [e.cache_creation for e in executors if e.cache_creation is not None]
-    for candidate in (splits, splits[:1]):
-        five = sum(s.ephemeral_5m_input_tokens for s in candidate)
-        hour = sum(s.ephemeral_1h_input_tokens for s in candidate)
-        if five + hour == total:
-            rebuilt = BetaCacheCreation(
-                ephemeral_5m_input_tokens=five,
-                ephemeral_1h_input_tokens=hour,
-                unknown_fields=split.unknown_fields,
-            )
-            return attrs.evolve(usage, cache_creation=rebuilt)
-    return None
+    if not usage.iterations:
+        return CacheWrites.of(usage)
+    total = CacheWrites()
+    for entry in _billed_entries(usage.iterations):
+        total = total + CacheWrites.of(entry)
+    return total
 
 
 class UsageTotals:
-    """Billed tokens added up across requests, per model.
+    """Billed tokens added up across requests, per model, and their cost given prices.
 
     Merging within one stream replaces cumulative counts; adding across requests sums the
     billed totals of each final usage. This class is that second operation. It is not
     thread-safe: add to it from one task or thread (``UsageWorker`` does).
+
+    With ``prices``, each request is priced by :func:`usagetally.billed_cost` as it is
+    added, and :attr:`cost` is the sum. A request the table cannot price (a model it does not
+    have, a missing rate) still adds its tokens; it is counted in :attr:`unpriced_requests`
+    and the reason is listed in ``cost.unpriced``, so the total never silently leaves it out.
 
     >>> from usagetally import converter
     >>> totals = UsageTotals()
@@ -326,16 +408,25 @@ class UsageTotals:
     ...            model="claude-sonnet-4-5")
     >>> totals.total.input_tokens, totals.requests
     (6, 2)
+
+    Args:
+        prices: The price table to price each request with; None to count tokens only.
+
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, prices: _cost.PriceTable | None = None) -> None:
         self._by_model: dict[str | None, TokenCounts] = {}
         self._requests = 0
         self._incomplete = 0
         self._server_tools: dict[str, int] = {}
+        self._prices = prices
+        self._cost = _cost.Cost.zero() if prices is not None else None
+        self._unpriced_requests = 0
 
-    def add(self, usage: BetaUsage, *, model: str | None = None, complete: bool = True) -> None:
-        """Add the billed totals of one request.
+    def add(
+        self, usage: BetaUsage, *, model: str | None = None, complete: bool = True
+    ) -> _cost.Cost | None:
+        """Add the billed totals of one request, and its cost when the totals have prices.
 
         Args:
             usage: The request's final (or partial) usage.
@@ -344,7 +435,21 @@ class UsageTotals:
             complete: False for the partial usage of a stream that failed; it is added and
                 counted in :attr:`incomplete`.
 
+        Returns:
+            The request's cost; None without prices, or when the table cannot price it
+            (then it is counted in :attr:`unpriced_requests`).
+
         """
+        cost = None
+        if self._prices is not None:
+            try:
+                cost = _cost.billed_cost(usage, model=model, prices=self._prices)
+            except MissingPriceError as exc:
+                self._unpriced_requests += 1
+                note = f"requests the table could not price: {exc}"
+                self._cost = self._cost_plus(attrs.evolve(_cost.Cost.zero(), unpriced=(note,)))
+            else:
+                self._cost = self._cost_plus(cost)
         for key, counts in totals_by_model(usage, model=model).items():
             self._by_model[key] = self._by_model.get(key, TokenCounts()) + counts
         tools = usage.server_tool_use
@@ -359,6 +464,10 @@ class UsageTotals:
         self._requests += 1
         if not complete:
             self._incomplete += 1
+        return cost
+
+    def _cost_plus(self, cost: _cost.Cost) -> _cost.Cost:
+        return (self._cost if self._cost is not None else _cost.Cost.zero()) + cost
 
     def merge(self, other: UsageTotals) -> None:
         """Add everything another :class:`UsageTotals` holds into this one.
@@ -373,6 +482,9 @@ class UsageTotals:
             self._server_tools[name] = self._server_tools.get(name, 0) + value
         self._requests += other._requests
         self._incomplete += other._incomplete
+        if other._cost is not None:
+            self._cost = self._cost_plus(other._cost)
+            self._unpriced_requests += other._unpriced_requests
 
     @property
     def by_model(self) -> dict[str | None, TokenCounts]:
@@ -395,24 +507,45 @@ class UsageTotals:
         return self._requests
 
     @property
+    def cost(self) -> _cost.Cost | None:
+        """The cost of every priced request, added up; None when the totals have no prices.
+
+        Requests the table could not price are not in it; ``cost.unpriced`` names why.
+        """
+        return self._cost
+
+    @property
+    def unpriced_requests(self) -> int:
+        """How many requests the price table could not price (their tokens are counted)."""
+        return self._unpriced_requests
+
+    @property
     def incomplete(self) -> int:
         """How many of them were added as incomplete (partial usage of a failed stream)."""
         return self._incomplete
 
     def __repr__(self) -> str:
+        cost = f", cost={self._cost.total!r}" if self._cost is not None else ""
         return (
             f"UsageTotals(requests={self._requests}, incomplete={self._incomplete}, "
-            f"by_model={self._by_model!r})"
+            f"by_model={self._by_model!r}{cost})"
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the totals as plain data (JSON-ready)."""
-        return {
+        """Return the totals as plain data (JSON-ready).
+
+        With prices, ``cost`` (amounts as decimal strings) and ``unpriced_requests`` too.
+        """
+        data: dict[str, Any] = {
             "requests": self._requests,
             "incomplete": self._incomplete,
             "by_model": {str(k): attrs.asdict(v) for k, v in self._by_model.items()},
             "server_tool_requests": dict(self._server_tools),
         }
+        if self._cost is not None:
+            data["cost"] = self._cost.as_dict()
+            data["unpriced_requests"] = self._unpriced_requests
+        return data
 
 
 def _sum_counts(items: Iterable[TokenCounts]) -> TokenCounts:

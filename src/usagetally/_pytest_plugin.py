@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._install import install_hint
+
 if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
@@ -165,10 +167,7 @@ def fake_anthropic_client() -> Callable[..., AsyncAnthropic]:
         import anthropic  # noqa: F401
         import httpx2  # noqa: F401
     except ImportError:
-        pytest.skip(
-            "fake_anthropic_client needs the anthropic SDK; "
-            "install it with: pip install 'usagetally[anthropic]'"
-        )
+        pytest.skip(f"fake_anthropic_client needs the anthropic SDK; {install_hint('anthropic')}")
     from .testing import anthropic_client
 
     return anthropic_client

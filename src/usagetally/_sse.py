@@ -103,6 +103,13 @@ class SSEDecoder:
         keep: When set, only events whose type is in it are returned; the others are counted
             (:attr:`events_dispatched`, event indices) but never built. Must be a collection
             of strings, not a string.
+        check_type: With ``keep``, an event of another type is returned too when its data
+            does not begin with ``{"type":"TYPE"`` for its own type (the form the Messages
+            API sends), so that a caller that goes by the JSON ``type`` sees every event
+            whose ``type`` may differ from its name. The check costs one comparison of the
+            data's first bytes.
+        unchecked: Event types never checked (``ping``, for a caller that drops pings by
+            name, as the anthropic SDK does).
 
     Raises:
         ValueError: ``max_event_size`` is negative.
@@ -119,13 +126,22 @@ class SSEDecoder:
     """
 
     def __init__(
-        self, *, max_event_size: int | None = None, keep: Collection[str] | None = None
+        self,
+        *,
+        max_event_size: int | None = None,
+        keep: Collection[str] | None = None,
+        check_type: bool = False,
+        unchecked: Collection[str] = (),
     ) -> None:
         if max_event_size is not None and type(max_event_size) is not int:
             raise LocalUsageError(f"max_event_size must be None or an int, got {max_event_size!r}")
         if max_event_size is not None and max_event_size < 0:
             raise ValueError(f"max_event_size must be >= 0, got {max_event_size}")
+        if isinstance(unchecked, str):
+            raise TypeError("unchecked must be a collection of event types, not a string")
         self._max = max_event_size
+        self._check = check_type
+        self._unchecked = frozenset(k.encode() for k in unchecked)
         self._keep = keep
         # Stream state.
         self._bom: bytes | None = b""  # leading bytes that may still be a BOM; None once decided
@@ -179,7 +195,9 @@ class SSEDecoder:
             b"\n\ndata:",
         )
         self._names: set[bytes] = set()  # event names known to be passed over
-        self._patterns: list[bytes] = []  # b"\nevent: NAME\ndata:" for each of them
+        # b"\nevent: NAME\ndata:" for each of them, followed by b' {"type":"NAME"' when the
+        # type is checked.
+        self._patterns: list[bytes] = []
 
     # -- what the caller reads ---------------------------------------------------------------
 
@@ -429,7 +447,7 @@ class SSEDecoder:
                     index = self._index
                     self._index = index + 1
                     etype = types.get(self._type) or self._type_name(self._type)
-                    if keep is None or etype in keep:
+                    if keep is None or etype in keep or (self._check and self._retyped(parts)):
                         text = parts[0] if len(parts) == 1 else b"\n".join(parts)
                         event = ServerSentEvent(
                             event=etype,
@@ -478,6 +496,16 @@ class SSEDecoder:
         self._block_start = bs
         return out
 
+    def _retyped(self, parts: list[bytes | memoryview]) -> bool:
+        # Whether an event that is not kept must be handed over anyway: its data does not
+        # start with its own type (check_type).
+        name = self._type or b"message"
+        if name in self._unchecked:
+            return False
+        lead = b'{"type":"' + name + b'"'
+        first = parts[0][: len(lead)]
+        return (first.tobytes() if isinstance(first, memoryview) else first) != lead
+
     def _field(self, line: bytes) -> None:
         # Any field but `data:` and `event:` with their colon (those are read inline).
         name, colon, value = line.partition(b":")
@@ -511,8 +539,14 @@ class SSEDecoder:
             return False
         if len(self._names) < _MAX_NAMES and len(name) <= _MAX_CACHED_NAME:
             self._names.add(name)
-            self._patterns.append(b"\nevent: " + name + b"\ndata:")
+            self._patterns.append(b"\nevent: " + name + b"\ndata:" + self._typed(name))
         return True
+
+    def _typed(self, name: bytes) -> bytes:
+        # What the data line of a passed-over event must start with after "data:".
+        if self._check and name not in self._unchecked:
+            return b' {"type":"' + name + b'"'
+        return b""
 
     def _skip(self, data: bytes, p: int, stop: int, nl_hint: int, scan: int) -> int:
         r"""Pass over events of the form ``event: NAME\ndata:...\n\n`` that are not kept.
@@ -583,8 +617,9 @@ class SSEDecoder:
             name = data[p + 7 : nl]
             if name not in names and not self._skippable(name):
                 break
-            if not startswith(b"data:", nl + 1):
-                if stop == n and n - nl - 1 < 5 and b"data:".startswith(data[nl + 1 :]):
+            lead = b"data:" + self._typed(name) if self._check else b"data:"
+            if not startswith(lead, nl + 1):
+                if stop == n and n - nl - 1 < len(lead) and lead.startswith(data[nl + 1 :]):
                     hold = n
                 break
             e = find(b"\n", nl + 6 if scan < nl + 6 else scan, stop)
@@ -647,7 +682,7 @@ class SSEDecoder:
         name = data[p + 7 : nl]
         if name not in self._names and not self._skippable(name):
             return -1
-        if not data.startswith(b"data:", nl + 1):
+        if not data.startswith(b"data:" + self._typed(name), nl + 1):
             return -1
         blocks, rest = divmod(data.count(b"\n", p, r), 3)
         if rest or data.count(b"\n\nevent: ", p, r) != blocks - 1:

@@ -43,8 +43,9 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._accumulator import Policy, UsageAccumulator
-from ._aio import UsageHook, _Feeder
-from ._errors import LocalUsageError, StreamError
+from ._cost import Cost, PriceTable
+from ._errors import LocalUsageError, StreamError, UsageDiagnostic, UsageError
+from ._feeding import Feeder, UsageHook, logger, run_hook
 from ._figures import UsageTotals
 from ._models import BetaUsage
 
@@ -64,8 +65,15 @@ class StreamResult:
             the stream failed or was cut (None if it never had ``message_start``).
         complete: Whether a final usage was obtained.
         error: Why the stream is incomplete (an :class:`IncompleteStreamError` for a stream
-            cut short), or None.
+            cut short, a :class:`StreamErrorEvent` for an ``error`` event, a
+            :class:`SourceError` for a source that raised), or None.
         model: The model the stream is counted under in the totals.
+        cost: What the stream cost, when the worker was given prices and the table could
+            price it (see :meth:`UsageTotals.add`); else None.
+        diagnostics: The stream's consistency diagnostics (under the ``"warn"`` policy), in
+            order.
+        hook_error: The exception the worker's ``on_finish`` hook raised for this stream, or
+            None. It is also logged on the ``usagetally`` logger.
 
     """
 
@@ -74,9 +82,36 @@ class StreamResult:
     complete: bool
     error: StreamError | None
     model: str | None
+    cost: Cost | None = None
+    diagnostics: tuple[UsageDiagnostic, ...] = ()
+    hook_error: Exception | None = None
 
 
-def _unexpected(feeder: _Feeder, exc: Exception) -> StreamError:
+class _Failed:
+    """A sink's end marker for a stream whose source raised ``exc``."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+
+def _end_marker(error: BaseException | None) -> object:
+    # usagetally's own errors (a LocalUsageError from a refused send) and cancellations
+    # say nothing about the stream: it just ends.
+    if isinstance(error, Exception) and not isinstance(error, UsageError):
+        return _Failed(error)
+    return _END
+
+
+def _outcome(result: StreamResult) -> BetaUsage:
+    if result.error is not None:
+        raise result.error
+    assert result.usage is not None
+    return result.usage
+
+
+def _unexpected(feeder: Feeder, exc: Exception) -> StreamError:
     error = StreamError(
         f"accumulating raised {type(exc).__name__}: {exc}",
         event_index=feeder.acc.events_seen,
@@ -91,7 +126,7 @@ class _Stream:
 
     __slots__ = ("done", "feeder", "key", "model", "result")
 
-    def __init__(self, key: Hashable, model: str | None, feeder: _Feeder) -> None:
+    def __init__(self, key: Hashable, model: str | None, feeder: Feeder) -> None:
         self.key = key
         self.model = model
         self.feeder = feeder
@@ -105,8 +140,13 @@ class UsageSink:
     Items are bytes (the raw ``text/event-stream`` body, split anywhere) or events (mappings,
     anthropic SDK events, server-sent events): one kind per stream, as for
     :func:`usagetally.accumulate`. ``bytearray`` and ``memoryview`` items are copied when
-    sent. Use a sink from one task or one thread at a time. It is an async context manager
-    that closes it on exit.
+    sent. Use a sink from one task or one thread at a time.
+
+    It is an async context manager that closes it on exit (``async with worker.open(key)``),
+    and a context manager that closes it from a plain thread (``with
+    worker.open_from_thread(key)``). When the block ends by an exception (the source
+    raised), that exception is recorded as the stream's error, as :meth:`close` with
+    ``error`` does; it still propagates.
 
     Attributes:
         key: The stream's key.
@@ -183,23 +223,33 @@ class UsageSink:
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise LocalUsageError("the worker has stopped; the item was not taken") from None
 
-    async def close(self) -> None:
+    async def close(self, error: BaseException | None = None) -> None:
         """End the stream: the worker finishes it after the items sent before.
 
         Calling it again does nothing. When the worker has already stopped, the stream was
         finished by the shutdown and this does nothing either.
+
+        Args:
+            error: The exception that ended the stream's source, if it failed (such as the
+                anthropic SDK's ``APIStatusError`` or a dropped connection). It becomes the
+                stream's error unless the stream already had one: a
+                :class:`StreamErrorEvent` with the error's type when it is the SDK's report of
+                an ``error`` event, else a :class:`SourceError` whose ``__cause__`` is
+                ``error``. usagetally's own errors and cancellations are not recorded.
+
         """
         if self._closed:
             return
         self._closed = True
         if self._worker._stopping:
             return  # the shutdown finishes every open stream
+        message = (self._record, _end_marker(error))
         try:
             try:
-                self._worker._send.send_nowait((self._record, _END))
+                self._worker._send.send_nowait(message)
             except anyio.WouldBlock:
                 with anyio.CancelScope(shield=True):  # as in send()
-                    await self._worker._send.send((self._record, _END))
+                    await self._worker._send.send(message)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # the worker stopped meanwhile and finished the stream
 
@@ -218,6 +268,8 @@ class UsageSink:
 
         """
         token = self._worker._from_thread()
+        if self._worker._state != "running":
+            raise LocalUsageError("the worker has stopped; the item was not taken")
         if isinstance(item, (bytearray, memoryview)):
             item = bytes(item)  # copied in this thread, before the caller can change it
         try:
@@ -225,15 +277,22 @@ class UsageSink:
         except anyio.WouldBlock:
             anyio.from_thread.run(self.send, item, token=token)
 
-    def close_from_thread(self) -> None:
+    def close_from_thread(self, error: BaseException | None = None) -> None:
         """:meth:`close` from a thread that is not the event loop's.
+
+        Args:
+            error: As :meth:`close`.
 
         Raises:
             LocalUsageError: This is the event loop's thread (where it would deadlock).
             anyio.RunFinishedError: The event loop has ended.
 
         """
-        anyio.from_thread.run(self.close, token=self._worker._from_thread())
+        token = self._worker._from_thread()
+        if self._closed or self._worker._state != "running":
+            self._closed = True  # the shutdown finished the stream
+            return
+        anyio.from_thread.run(self.close, error, token=token)
 
     async def __aenter__(self) -> UsageSink:
         return self
@@ -244,7 +303,18 @@ class UsageSink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.close(exc)
+
+    def __enter__(self) -> UsageSink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close_from_thread(exc)
 
     def __repr__(self) -> str:
         return f"<UsageSink key={self.key!r} closed={self._closed}>"
@@ -259,13 +329,23 @@ class UsageWorker:
     the result with :meth:`result`, the ``on_result`` callback, or the running
     :attr:`totals`.
 
+    Synchronous programs use ``with UsageWorker() as worker:`` instead: the worker then runs
+    in a thread of its own, with an asyncio event loop of its own, and every other thread
+    feeds it through the thread-safe calls (:meth:`open_from_thread`,
+    :meth:`UsageSink.send_from_thread`, :meth:`UsageSink.close_from_thread`, or ``with
+    worker.open_from_thread(key) as sink:``) and reads it through
+    :meth:`result_from_thread` and :meth:`totals_from_thread`; after the block, everything
+    is readable from any thread. ``on_result`` and ``on_finish`` then run in the worker's
+    thread.
+
     Leaving the ``async with`` block (normally, by an exception or by cancellation) drains
     every item already sent and finishes every stream still open with what it was fed: its
     partial usage is kept and it is marked incomplete unless it was complete. Nothing sent is
     lost or counted twice.
 
     The worker's own methods and properties (:meth:`open`, :meth:`result`, :meth:`partial`,
-    :attr:`totals`, ...) belong to the event loop's thread; from other threads use the
+    :attr:`totals`, ...) belong to the event loop's thread while the worker runs (from
+    another thread they raise :class:`LocalUsageError`); from other threads use the
     ``*_from_thread`` methods.
 
     Args:
@@ -273,10 +353,13 @@ class UsageWorker:
             (0: every ``send`` waits for the dispatcher).
         on_result: Called with a :class:`StreamResult` as each stream finishes, in the
             worker's task. It must not block. An exception it raises does not stop the
-            worker; the first one is raised when the ``async with`` block exits.
-        on_finish: Called as ``on_finish(usage, model, complete)`` as each stream finishes
-            (see :data:`UsageHook`; ``usagetally.otel.otel_hook`` makes one), in the
-            worker's task, with the same error handling as ``on_result``.
+            worker: it is logged on the ``usagetally`` logger, and the first one is raised
+            when the ``async with`` block exits.
+        on_finish: Called as ``on_finish(usage, model, complete)`` as each stream finishes,
+            before ``on_result`` (see :data:`UsageHook`; ``usagetally.otel.otel_hook``
+            makes one), in the worker's task. An exception it raises is recorded on that
+            stream's :class:`StreamResult` (``hook_error``), logged, and handled as one of
+            ``on_result``.
         policy: What to do with consistency diagnostics (see :class:`UsageAccumulator`).
         strict_types: Refuse unknown usage fields and iteration types.
         max_event_size: Largest event, in bytes, accepted from a byte stream.
@@ -284,6 +367,8 @@ class UsageWorker:
             :meth:`partial` and :attr:`incomplete_keys`. Pass False for a long-running
             worker that reads results through ``on_result`` and :attr:`totals` only, so
             that memory stays bounded; a finished key can then be opened again.
+        prices: A price table: each stream is priced as it finishes (``StreamResult.cost``)
+            and :attr:`totals` adds the costs up (``totals.cost``).
 
     Raises:
         ValueError: ``max_buffer`` is negative.
@@ -300,6 +385,7 @@ class UsageWorker:
         strict_types: bool = False,
         max_event_size: int | None = None,
         keep_results: bool = True,
+        prices: PriceTable | None = None,
     ) -> None:
         if max_buffer < 0:
             raise ValueError(f"max_buffer must be at least 0, got {max_buffer}")
@@ -315,7 +401,8 @@ class UsageWorker:
         self._keep = keep_results
         self._streams: dict[Hashable, _Stream] = {}
         self._incomplete: dict[Hashable, None] = {}  # an ordered set
-        self._totals = UsageTotals()
+        self._prices = prices
+        self._totals = UsageTotals(prices=prices)
         self._callback_error: BaseException | None = None
         self._state = "new"  # new, running, stopped
         self._stopping = False
@@ -325,6 +412,7 @@ class UsageWorker:
         self._send: MemoryObjectSendStream[Any]
         self._receive: MemoryObjectReceiveStream[Any]
         self._tg: TaskGroup
+        self._in_thread: tuple[Any, Any] | None = None  # the portal and the wrapped worker
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -339,6 +427,36 @@ class UsageWorker:
         self._tg.start_soon(self._dispatch, name="usagetally.UsageWorker")
         self._state = "running"
         return self
+
+    def __enter__(self) -> UsageWorker:
+        """Start the worker in a thread of its own, for synchronous programs."""
+        if self._state != "new":
+            raise LocalUsageError("a UsageWorker runs once; make a new one")
+        portal_cm = anyio.from_thread.start_blocking_portal()
+        portal = portal_cm.__enter__()
+        try:
+            running = portal.wrap_async_context_manager(self)
+            running.__enter__()
+        except BaseException as exc:
+            portal_cm.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._in_thread = (portal_cm, running)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self._in_thread is None:
+            raise LocalUsageError("this UsageWorker was not started with `with`")
+        portal_cm, running = self._in_thread
+        try:
+            suppress: bool | None = running.__exit__(exc_type, exc, tb)
+        finally:
+            portal_cm.__exit__(None, None, None)
+        return suppress
 
     async def __aexit__(
         self,
@@ -400,14 +518,19 @@ class UsageWorker:
         if item is _END:
             self._finish(record)
             return
-        self._events += 1
         feeder = record.feeder
+        if item.__class__ is _Failed:
+            if feeder.failure is None:
+                feeder.fail_from(item.exc)
+            self._finish(record)
+            return
+        self._events += 1
         if feeder.error is None and feeder.acc.error is None:
             try:
                 feeder.feed(item)
             except StreamError:
                 pass  # kept; the stream's result will carry it
-            except Exception as exc:  # such as a UsageWarning turned into an error
+            except Exception as exc:  # such as a logging handler that raised
                 feeder.fail(_unexpected(feeder, exc))
 
     def _finish(self, record: _Stream) -> None:
@@ -416,17 +539,30 @@ class UsageWorker:
             error = None
         except StreamError as exc:
             usage, error = exc.partial, exc
-        except Exception as exc:  # such as a UsageWarning turned into an error
+        except Exception as exc:  # such as a logging handler that raised
             error = record.feeder.fail(_unexpected(record.feeder, exc))
             usage = error.partial
         model = record.model if record.model is not None else record.feeder.acc.model
         complete = error is None
+        hook_error = None
+        if self._on_finish is not None:
+            hook_error = run_hook(self._on_finish, usage, model, complete)
+            if hook_error is not None and self._callback_error is None:
+                self._callback_error = hook_error
+        cost = None
+        if usage is not None:
+            cost = self._totals.add(usage, model=model, complete=complete)
         result = StreamResult(
-            key=record.key, usage=usage, complete=complete, error=error, model=model
+            key=record.key,
+            usage=usage,
+            complete=complete,
+            error=error,
+            model=model,
+            cost=cost,
+            diagnostics=tuple(record.feeder.acc.diagnostics),
+            hook_error=hook_error,
         )
         record.result = result
-        if usage is not None:
-            self._totals.add(usage, model=model, complete=complete)
         if self._keep:
             if not complete:
                 self._incomplete[record.key] = None
@@ -434,18 +570,28 @@ class UsageWorker:
             del self._streams[record.key]
         if record.done is not None:
             record.done.set()
-        if self._on_finish is not None:
-            self._call(self._on_finish, usage, model, complete)
         if self._on_result is not None:
-            self._call(self._on_result, result)
+            try:
+                self._on_result(result)
+            except Exception as exc:
+                # It does not stop the worker; the first failure is raised at exit.
+                logger.error(
+                    "the on_result callback raised %s: %s (stream %r)",
+                    type(exc).__name__,
+                    exc,
+                    record.key,
+                    exc_info=exc,
+                )
+                if self._callback_error is None:
+                    self._callback_error = exc
 
-    def _call(self, callback: Callable[..., object], *args: Any) -> None:
-        # A failing callback does not stop the worker; the first failure is raised at exit.
-        try:
-            callback(*args)
-        except Exception as exc:
-            if self._callback_error is None:
-                self._callback_error = exc
+    def _in_loop(self, what: str) -> None:
+        """Refuse a call that belongs to the event loop's thread, made from another one."""
+        if self._state == "running" and threading.get_ident() != self._loop_thread:
+            raise LocalUsageError(
+                f"{what} belongs to the worker's event loop thread; from another thread use "
+                "the *_from_thread methods (or read it after the worker has stopped)"
+            )
 
     def _from_thread(self) -> anyio.lowlevel.EventLoopToken:
         """Return the event loop's token, for a call from another thread."""
@@ -481,9 +627,10 @@ class UsageWorker:
         """
         if self._state != "running" or self._stopping:
             raise LocalUsageError("the worker is not running: open streams inside async with")
+        self._in_loop("open()")
         if key in self._streams:
             raise LocalUsageError(f"a stream with key {key!r} was already opened")
-        record = _Stream(key, model, _Feeder(UsageAccumulator(**self._options)))
+        record = _Stream(key, model, Feeder(UsageAccumulator(**self._options)))
         self._streams[key] = record
         return UsageSink(self, record)
 
@@ -505,7 +652,56 @@ class UsageWorker:
         def open_() -> UsageSink:
             return self.open(key, model=model)
 
-        return anyio.from_thread.run_sync(open_, token=self._from_thread())
+        token = self._from_thread()
+        if self._state != "running":
+            raise LocalUsageError("the worker has stopped: open streams while it runs")
+        return anyio.from_thread.run_sync(open_, token=token)
+
+    def result_from_thread(self, key: Hashable) -> BetaUsage:
+        """:meth:`result` from a thread that is not the event loop's: wait for the stream.
+
+        Blocks the thread until the stream is finished. Once the worker has stopped, it
+        can be called from any thread.
+
+        Args:
+            key: The stream's key.
+
+        Returns:
+            The final usage.
+
+        Raises:
+            StreamError: As :meth:`result`.
+            KeyError: As :meth:`result`.
+            LocalUsageError: This is the event loop's thread, or the worker has not started.
+
+        """
+        if self._state == "stopped":
+            record = self._record(key)
+            assert record.result is not None  # the shutdown finished every stream
+            return _outcome(record.result)
+        token = self._from_thread()
+        if self._state != "running":
+            raise LocalUsageError("the worker has not started")
+        return anyio.from_thread.run(self.result, key, token=token)
+
+    def totals_from_thread(self) -> UsageTotals:
+        """:attr:`totals` from a thread that is not the event loop's.
+
+        Returns:
+            A copy of the running totals.
+
+        Raises:
+            LocalUsageError: This is the event loop's thread, or the worker has not started.
+
+        """
+        if self._state == "stopped":
+            return self.totals
+        token = self._from_thread()
+
+        def totals() -> UsageTotals:
+            return self.totals
+
+        return anyio.from_thread.run_sync(totals, token=token)
 
     async def result(self, key: Hashable) -> BetaUsage:
         """Wait until a stream is finished and return its final usage.
@@ -530,10 +726,7 @@ class UsageWorker:
             await record.done.wait()
         result = record.result
         assert result is not None
-        if result.error is not None:
-            raise result.error
-        assert result.usage is not None
-        return result.usage
+        return _outcome(result)
 
     def partial(self, key: Hashable) -> BetaUsage | None:
         """Return a stream's usage as counted so far, final or not.
@@ -549,6 +742,7 @@ class UsageWorker:
             KeyError: No stream has this key (or it was finished and not kept).
 
         """
+        self._in_loop("partial()")
         record = self._record(key)
         if record.result is not None:
             return record.result.usage
@@ -568,9 +762,10 @@ class UsageWorker:
 
         Incomplete streams are added with their partial usage and counted in
         ``totals.incomplete``; a stream that failed before ``message_start`` adds nothing.
-        Streams still open are not in it.
+        Streams still open are not in it. With prices, ``totals.cost`` is their cost.
         """
-        totals = UsageTotals()
+        self._in_loop("totals")
+        totals = UsageTotals(prices=self._prices)
         totals.merge(self._totals)
         return totals
 

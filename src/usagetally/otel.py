@@ -3,7 +3,7 @@
 This module needs only ``opentelemetry-api``; the SDK and its exporters are the
 application's choice. ``import usagetally`` never imports it (nor OpenTelemetry).
 
-Two meanings of "input", kept apart by namespace (usage-semantics.md, section 6):
+Two meanings of "input", kept apart by namespace (docs/semantics.md, section 6):
 
 - ``gen_ai.*`` (the GenAI semantic conventions): input INCLUDES cached tokens. For Anthropic,
   ``gen_ai.usage.input_tokens = input_tokens + cache_read_input_tokens +
@@ -27,6 +27,9 @@ Rules:
 - A failed stream's partial usage is recorded with ``usagetally.complete`` false; it is
   kept out of the ``gen_ai.client.token.usage`` histogram, because its ``output_tokens`` is
   a placeholder, not a count.
+- Cost (with a price table): ``usagetally.cost`` in USD per billed model, computed exactly
+  as a ``Decimal`` by ``usagetally.billed_cost`` and turned into a float only when handed
+  to the counter, the export boundary (OpenTelemetry counters take floats or ints).
 - OTLP carries integers as int64, and an exporter drops a whole batch when one value does
   not fit (every other stream's points with it). A figure above :data:`MAX_RECORDED_TOKENS`
   (a count can be up to 2**63 - 1, and sums of counts more) is therefore left out, with a
@@ -44,14 +47,16 @@ try:
     from opentelemetry.trace import Span
     from opentelemetry.util.types import AttributeValue
 except ImportError as exc:
+    from ._install import install_hint
+
     raise ImportError(
-        "usagetally.otel needs the OpenTelemetry API; install it with: "
-        "pip install 'usagetally[otel]'"
+        f"usagetally.otel needs the OpenTelemetry API; {install_hint('otel')}"
     ) from exc
 
 from . import __version__
 from ._aio import UsageHook as _UsageHook
-from ._errors import LocalUsageError
+from ._cost import PriceTable, billed_cost
+from ._errors import LocalUsageError, MissingPriceError
 from ._figures import (
     TokenCounts,
     billed_totals,
@@ -304,6 +309,12 @@ class UsageMetrics:
       tokens, with Anthropic's meaning of input (uncached only), so the four are disjoint
       and add up to all billed tokens. Partial usage of failed streams is counted too.
     - ``usagetally.streams`` (counter, ``{stream}``): streams recorded.
+    - With ``prices``: ``usagetally.cost`` (counter, ``USD``): the cost of each stream per
+      billed model (``gen_ai.response.model``; server-tool fees under the executor model),
+      computed exactly and converted to a float only here, at the export boundary; and
+      ``usagetally.unpriced_streams`` (counter, ``{stream}``): streams the table could not
+      price (a model it lacks, a rate it lacks), so that a cost left out is seen. Partial
+      usage of failed streams is priced too, as for the token counters.
 
     Attributes of every point: ``gen_ai.operation.name`` (``chat``),
     ``gen_ai.provider.name`` (``anthropic``) and ``gen_ai.request.model`` (the ``model``
@@ -317,10 +328,11 @@ class UsageMetrics:
     Args:
         meter: The meter to create the instruments with, such as
             ``opentelemetry.metrics.get_meter("usagetally")``.
+        prices: A price table, to count the cost too; None counts tokens only.
 
     """
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, *, prices: PriceTable | None = None) -> None:
         self._token_usage = meter.create_histogram(
             "gen_ai.client.token.usage",
             unit="{token}",
@@ -343,6 +355,16 @@ class UsageMetrics:
             unit="{stream}",
             description="Messages API streams whose usage was recorded.",
         )
+        self._prices = prices
+        if prices is not None:
+            self._cost = meter.create_counter(
+                "usagetally.cost", unit="USD", description="Cost of the billed usage, in USD."
+            )
+            self._unpriced = meter.create_counter(
+                "usagetally.unpriced_streams",
+                unit="{stream}",
+                description="Streams the price table could not price (not in usagetally.cost).",
+            )
 
     def record(
         self,
@@ -381,6 +403,29 @@ class UsageMetrics:
                 for kind, value in (("input", counts.input_side), ("output", counts.output_tokens)):
                     if _fits(f"gen_ai.client.token.usage ({kind})", value):
                         self._token_usage.record(value, {**point, "gen_ai.token.type": kind})
+        if self._prices is not None:
+            self._record_cost(usage, model, complete, base)
+
+    def _record_cost(
+        self,
+        usage: BetaUsage,
+        model: str | None,
+        complete: bool,
+        base: Mapping[str, AttributeValue],
+    ) -> None:
+        assert self._prices is not None
+        try:
+            cost = billed_cost(usage, model=model, prices=self._prices)
+        except MissingPriceError:
+            self._unpriced.add(1, {**base, "usagetally.complete": complete})
+            return
+        for billed_model, amount in cost.by_model.items():
+            point = {
+                **base,
+                "gen_ai.response.model": billed_model,
+                "usagetally.complete": complete,
+            }
+            self._cost.add(float(amount), point)  # the export boundary: float from here on
 
 
 def record_usage(
@@ -418,6 +463,7 @@ def otel_hook(
     metrics: UsageMetrics | None = None,
     current_span: bool = True,
     attributes: Mapping[str, AttributeValue] | None = None,
+    prices: PriceTable | None = None,
 ) -> UsageHook:
     """Return a hook that records each stream's usage, to call when a stream ends.
 
@@ -433,18 +479,27 @@ def otel_hook(
         metrics: Instruments already created (to share them between hooks).
         current_span: Whether to set attributes on the current span.
         attributes: Extra attributes for every metric point.
+        prices: A price table, to count ``usagetally.cost`` too (see :class:`UsageMetrics`).
+            Not with ``metrics`` (give the instruments their prices instead).
 
     Returns:
         The hook.
 
     Raises:
-        LocalUsageError: Both ``meter`` and ``metrics`` were given.
+        LocalUsageError: Both ``meter`` and ``metrics`` were given, or both ``metrics`` and
+            ``prices``.
 
     """
     if metrics is None:
-        metrics = UsageMetrics(meter if meter is not None else get_meter("usagetally", __version__))
+        metrics = UsageMetrics(
+            meter if meter is not None else get_meter("usagetally", __version__), prices=prices
+        )
     elif meter is not None:
         raise LocalUsageError("give otel_hook either a meter or metrics, not both")
+    elif prices is not None:
+        raise LocalUsageError(
+            "give otel_hook prices or metrics, not both: pass prices to the UsageMetrics"
+        )
     instruments = metrics
     extra = dict(attributes) if attributes is not None else None
 

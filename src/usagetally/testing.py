@@ -15,6 +15,8 @@ Four kinds of help, each usable alone:
 - **Sources**: :func:`replay_source` replays a transcript as an async iterator of bytes (with
   delays, or a failure at a chosen event), and :func:`anthropic_client` gives a real
   ``AsyncAnthropic`` client that answers every request with a transcript.
+- **Diagnostics**: :func:`capture_diagnostics` collects the diagnostics logged while a block
+  runs, from every stream.
 - **Assertions**: :func:`assert_usage` compares usages of any origin (usagetally's models, the
   anthropic SDK's models, dicts) and, on a mismatch, lists every differing path;
   :func:`usage_diff` returns those lines.
@@ -33,7 +35,9 @@ Rules the builders keep:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import random
 import re
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
@@ -44,9 +48,10 @@ import attrs
 
 from . import _models
 from ._converter import converter
+from ._errors import UsageDiagnostic
 
 if TYPE_CHECKING:
-    from anthropic import AsyncAnthropic
+    from anthropic import Anthropic, AsyncAnthropic
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -54,8 +59,10 @@ __all__ = [
     "advisor_iteration",
     "all_two_way_splits",
     "anthropic_client",
+    "anthropic_sync_client",
     "assert_usage",
     "cache_creation",
+    "capture_diagnostics",
     "chunks_fixed",
     "compaction_iteration",
     "content_block_delta",
@@ -1054,17 +1061,59 @@ def anthropic_client(
     try:
         from ._anthropic import anthropic_client_for
     except ImportError as exc:  # pragma: no cover - the module itself needs no SDK
+        from ._install import install_hint
+
         raise ImportError(
-            "anthropic_client needs the anthropic SDK: pip install 'usagetally[anthropic]'"
+            f"anthropic_client needs the anthropic SDK; {install_hint('anthropic')}"
         ) from exc
-    body: bytes | Callable[[], bytes]
+    return anthropic_client_for(_body(transcript), status_code=status_code, headers=headers)
+
+
+def anthropic_sync_client(
+    transcript: bytes | Iterable[Mapping[str, Any]] | Callable[[], bytes],
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Anthropic:
+    r"""Build a real synchronous ``anthropic.Anthropic`` client that answers with ``transcript``.
+
+    The synchronous twin of :func:`anthropic_client`, with the same arguments, for code that
+    uses ``anthropic.Anthropic``. Close it after use (``with``).
+
+    Args:
+        transcript: As :func:`anthropic_client`.
+        status_code: As :func:`anthropic_client`.
+        headers: As :func:`anthropic_client`.
+
+    Returns:
+        An ``Anthropic`` client that never touches the network.
+
+    Raises:
+        ImportError: The anthropic SDK is not installed.
+
+    >>> with anthropic_sync_client(text_stream("Hi!", output_tokens=4)) as client:
+    ...     with client.messages.stream(
+    ...         model="claude-sonnet-4-6", max_tokens=64,
+    ...         messages=[{"role": "user", "content": "Hello"}],
+    ...     ) as stream:
+    ...         message = stream.get_final_message()
+    >>> message.content[0].text, message.usage.output_tokens
+    ('Hi!', 4)
+
+    """
+    from ._anthropic import anthropic_sync_client_for
+
+    return anthropic_sync_client_for(_body(transcript), status_code=status_code, headers=headers)
+
+
+def _body(
+    transcript: bytes | Iterable[Mapping[str, Any]] | Callable[[], bytes],
+) -> bytes | Callable[[], bytes]:
     if isinstance(transcript, (bytes, bytearray, memoryview)):
-        body = bytes(transcript)
-    elif callable(transcript):
-        body = transcript
-    else:
-        body = sse_bytes(transcript)
-    return anthropic_client_for(body, status_code=status_code, headers=headers)
+        return bytes(transcript)
+    if callable(transcript):
+        return transcript
+    return sse_bytes(transcript)
 
 
 # -- comparing usages ---------------------------------------------------------------------
@@ -1315,3 +1364,45 @@ def assert_usage(actual: object, expected: object, *, ignore: Collection[str] = 
     lines = usage_diff(actual, expected, ignore=ignore)
     if lines:
         raise AssertionError("usage differs from expected:\n  " + "\n  ".join(lines))
+
+
+@contextlib.contextmanager
+def capture_diagnostics() -> Iterator[list[UsageDiagnostic]]:
+    """Collect every diagnostic logged to the ``usagetally`` logger while the block runs.
+
+    Diagnostics of every stream are logged (inconsistencies at WARNING, notes at INFO); this
+    attaches a handler for the duration of the block, lowering the logger's level to INFO if
+    needed, and restores both afterwards.
+
+    Yields:
+        The list the diagnostics are appended to, in the order they were logged.
+
+    >>> from usagetally import UsageAccumulator
+    >>> acc = UsageAccumulator()
+    >>> with capture_diagnostics() as seen:
+    ...     for event in [message_start(), message_delta(output_tokens=9),
+    ...                   message_delta(output_tokens=4), message_stop()]:
+    ...         acc.feed_event(event)
+    >>> [d.code for d in seen]
+    ['count_decreased']
+
+    """
+    seen: list[UsageDiagnostic] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            diagnostic = getattr(record, "usagetally_diagnostic", None)
+            if isinstance(diagnostic, UsageDiagnostic):
+                seen.append(diagnostic)
+
+    logger = logging.getLogger("usagetally")
+    handler = _Collect(logging.INFO)
+    level = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
