@@ -11,7 +11,7 @@ DEMO_STAMP := $(DEMO_VENV)/.installed
 # The runtime dependencies, as pyproject.toml lists them (tests/test_install.py checks they agree).
 DEMO_DEPS := 'attrs>=23.1' 'cattrs>=23.2.1' 'anyio>=4.11'
 
-.PHONY: demo test real-streams e2e-prometheus bench bench-smoke fuzz-long docs wheel clean
+.PHONY: demo test real-streams e2e-prometheus bench bench-smoke fuzz-long scaling docs wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ docs: $(STAMP)
 ## Benchmarks side by side; writes docs/performance.md and docs/_static/performance.png.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+## Scaling campaign: time per byte and peak memory of every stream shape, 64 KiB to 16 MiB
+## (fails when one grows; its table is in docs/guarantees.md).
+scaling: $(STAMP)
+	$(BIN)/python benchmarks/scaling.py --markdown
 
 ## Long fuzzing campaign (100,000+ examples per property).
 fuzz-long: $(STAMP)

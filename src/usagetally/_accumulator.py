@@ -35,10 +35,13 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from ._converter import converter, make_converter
+import attrs
+
+from ._converter import converter, make_converter, merge_unknown_fields
 from ._errors import (
     EventOrderError,
     IncompleteStreamError,
@@ -51,6 +54,7 @@ from ._errors import (
     UsageValidationError,
 )
 from ._figures import check_top_level
+from ._limits import check_event_json
 from ._models import BetaMessageDeltaUsage, BetaUsage
 from ._sdk_events import as_event_mapping
 from ._sse import SSEDecoder
@@ -73,6 +77,11 @@ _CUMULATIVE = (
     "cache_read_input_tokens",
 )
 _strict_converter = make_converter(strict=True)
+# What a delta's usage can carry as known fields, and the fields only BetaUsage knows.
+_DELTA_FIELDS = frozenset(a.name for a in attrs.fields(BetaMessageDeltaUsage)) - {"unknown_fields"}
+_USAGE_FIELDS = frozenset(a.name for a in attrs.fields(BetaUsage)) - {"unknown_fields"}
+_USAGE_NAMES = tuple(a.name for a in attrs.fields(BetaUsage))
+_usage_values = operator.attrgetter(*_USAGE_NAMES)
 _HEAD = 64 * 1024  # how much of a body is kept to describe it when it holds no events
 # Diagnostics that describe normal API behaviour: collected and logged (at INFO), never
 # refused under the "strict" policy.
@@ -96,6 +105,10 @@ class UsageAccumulator:
             logged at INFO); ``"off"`` skips the checks.
         strict_types: Refuse unknown usage fields and iteration types instead of keeping them.
         max_event_size: Largest event, in bytes, accepted from :meth:`feed` (None: no limit).
+            A non-negative ``int``.
+
+    Raises:
+        LocalUsageError: An argument is not one of the values described.
 
     >>> acc = UsageAccumulator()
     >>> acc.feed(b'event: message_start\ndata: {"type":"message_start","message":'
@@ -116,6 +129,10 @@ class UsageAccumulator:
     ) -> None:
         if policy not in ("warn", "strict", "off"):
             raise LocalUsageError(f"policy must be 'warn', 'strict' or 'off', got {policy!r}")
+        if max_event_size is not None and (type(max_event_size) is not int or max_event_size < 0):
+            raise LocalUsageError(
+                f"max_event_size must be None or an int >= 0, got {max_event_size!r}"
+            )
         self._policy = policy
         self._converter = _strict_converter if strict_types else converter
         self._decoder = SSEDecoder(
@@ -123,6 +140,9 @@ class UsageAccumulator:
         )
         # Pause after message_stop, and after untyped events (one may be message_stop).
         self._decoder._until = frozenset({"message_stop", "message"})
+        # And whenever 64 kB of events are waiting: a chunk holding many deltas never holds
+        # more than that many decoded at once.
+        self._decoder._pause_bytes = 64 * 1024
         # The names the decoder will pass over most, known now rather than learnt one by one.
         for name in _PASSED_OVER:
             self._decoder._skippable(name)
@@ -139,6 +159,7 @@ class UsageAccumulator:
         self._diagnostics: list[UsageDiagnostic] = []
         self._error: StreamError | None = None
         self._final: BetaUsage | None = None
+        self._busy = False  # a feed call is running: another one (re-entrant) is refused
         # The first bytes fed, kept until message_start, to say what a body that holds no
         # event stream is (empty, a JSON error response, JSON lines, gzip, binary).
         self._head: bytes | None = b""
@@ -187,7 +208,7 @@ class UsageAccumulator:
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         """Feed the next bytes of the stream, split anywhere.
 
         Args:
@@ -196,9 +217,15 @@ class UsageAccumulator:
         Raises:
             StreamError: The stream sent something that cannot be accepted; ``partial``
                 holds the usage accumulated before it.
-            LocalUsageError: Events were fed before, or the stream was finished.
+            LocalUsageError: ``chunk`` is not bytes (or a bytearray or memoryview), events
+                were fed before, the stream was finished, or a feed call of this accumulator
+                is running (a re-entrant call, such as from a logging handler or a warning
+                hook, would be applied out of byte order).
 
         """
+        if type(chunk) is not bytes and not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
+        self._check_not_busy()
         self._enter("bytes")
         head = self._head
         if head is not None:
@@ -207,6 +234,7 @@ class UsageAccumulator:
             elif len(head) < _HEAD:
                 self._head = head + bytes(chunk[: _HEAD - len(head)])
         decoder = self._decoder
+        self._busy = True
         try:
             dispatched = decoder._feed(chunk)
             while True:
@@ -221,6 +249,8 @@ class UsageAccumulator:
             if exc is not self._error:
                 raise self._fail(exc) from None
             raise
+        finally:
+            self._busy = False
 
     def feed_sse(self, event: str, data: str) -> None:
         """Feed one server-sent event already decoded (for example by httpx-sse).
@@ -231,13 +261,21 @@ class UsageAccumulator:
 
         Raises:
             StreamError: As :meth:`feed`.
-            LocalUsageError: As :meth:`feed`.
+            LocalUsageError: ``event`` or ``data`` is not a string, or as :meth:`feed`.
 
         """
+        bad: object = data if isinstance(event, str) else event
+        if not isinstance(bad, str):
+            raise LocalUsageError(f"feed_sse() takes two strings, got a {type(bad).__name__}")
+        self._check_not_busy()
         self._enter("events")
         index = self._index
         self._index += 1
-        self._dispatch_sse(event or "message", data, index, None)
+        self._busy = True
+        try:
+            self._dispatch_sse(event or "message", data, index, None)
+        finally:
+            self._busy = False
 
     def feed_skipped(self, event: str) -> None:
         """Count one event that carries no usage, without reading it.
@@ -254,7 +292,8 @@ class UsageAccumulator:
             LocalUsageError: As :meth:`feed`.
 
         """
-        if self._mode != "events" or self._stopped_at is not None:
+        if self._mode != "events" or self._stopped_at is not None or self._busy:
+            self._check_not_busy()
             self._enter("events")
             self._dispatch(event, None, self._index, None)
         self._index += 1
@@ -272,6 +311,7 @@ class UsageAccumulator:
             LocalUsageError: As :meth:`feed`.
 
         """
+        self._check_not_busy()
         self._enter("events")
         index = self._index
         self._index += 1
@@ -285,7 +325,11 @@ class UsageAccumulator:
                 )
             )
         kind = event.get("type")
-        self._dispatch(kind if isinstance(kind, str) else "", event, index, None)
+        self._busy = True
+        try:
+            self._dispatch(kind if isinstance(kind, str) else "", event, index, None)
+        finally:
+            self._busy = False
 
     def finish(self) -> BetaUsage:
         """End the stream and return its final usage, after the final consistency checks.
@@ -335,6 +379,14 @@ class UsageAccumulator:
 
     # -- internals -------------------------------------------------------------------------
 
+    def _check_not_busy(self) -> None:
+        if self._busy:
+            raise LocalUsageError(
+                "a feed call was made while another feed call of the same UsageAccumulator "
+                "was running (from a logging handler or a warning hook?); it would be applied "
+                "out of order"
+            )
+
     def _has_final_counts(self) -> bool:
         return self._deltas > 0 or self._finished_at_start
 
@@ -381,6 +433,7 @@ class UsageAccumulator:
             if name == "ping" or data.startswith(f'{{"type":"{name}"'):
                 self._dispatch(name, None, index, offset)
                 return
+            self._check_limits(name, data, index, offset)
             try:
                 other = json.loads(data)
             except (ValueError, RecursionError):
@@ -393,17 +446,50 @@ class UsageAccumulator:
             return
         if name == "error":
             try:
-                error = json.loads(data)
+                error = json.loads(data) if check_event_json(data) is None else None
             except (ValueError, RecursionError):
                 error = None
             self._dispatch("error", error if isinstance(error, dict) else {}, index, offset)
             return
+        event = self._decode(name, data, index, offset)
+        kind = event.get("type")
+        if isinstance(kind, str):
+            name = kind
+        elif name == "message":
+            name = ""
+        self._dispatch(name, event, index, offset)
+
+    def _check_limits(self, name: str, data: str, index: int, offset: int | None) -> None:
+        # The limits of _limits.py, before any json.loads: past them it can neither recurse
+        # deeply nor build more than a bounded number of objects, whatever the event's size.
+        refused = check_event_json(data)
+        if refused is not None:
+            problem, path = refused
+            raise self._fail(
+                MalformedEventError(
+                    f"{name} data: {problem}" + (f", at {path}" if path else ""),
+                    path=path,
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            )
+
+    def _decode(self, name: str, data: str, index: int, offset: int | None) -> dict[str, Any]:
+        self._check_limits(name, data, index, offset)
         try:
             event = json.loads(data)
         except ValueError as exc:
             raise self._fail(
                 MalformedEventError(
                     f"{name} data is not valid JSON: {exc}",
+                    event_index=index,
+                    byte_offset=offset,
+                )
+            ) from None
+        except RecursionError:  # only when called with the stack nearly exhausted already
+            raise self._fail(
+                MalformedEventError(
+                    f"{name} data nests too deeply to decode here",
                     event_index=index,
                     byte_offset=offset,
                 )
@@ -416,12 +502,7 @@ class UsageAccumulator:
                     byte_offset=offset,
                 )
             )
-        kind = event.get("type")
-        if isinstance(kind, str):
-            name = kind
-        elif name == "message":
-            name = ""
-        self._dispatch(name, event, index, offset)
+        return event
 
     def _dispatch(
         self, name: str, event: Mapping[str, Any] | None, index: int, offset: int | None
@@ -489,7 +570,7 @@ class UsageAccumulator:
         self._usage = usage
 
     def _on_delta(self, event: Mapping[str, Any], index: int, offset: int | None) -> None:
-        if self._state is None or self._usage is None:
+        if self._usage is None:
             raise self._fail(
                 EventOrderError(
                     "message_delta (usage) before message_start",
@@ -513,11 +594,29 @@ class UsageAccumulator:
             )
         carried = {k: v for k, v in raw.items() if v is not None}
         delta = self._structure(carried, BetaMessageDeltaUsage, "usage", index, offset)
-        state = {**self._state, **carried}
-        usage = self._structure(state, BetaUsage, "usage", index, offset)
+        # Only the delta is structured, and merged field by field: the cost of a delta is
+        # proportional to the delta, never to what was accumulated before it.
+        before = self._usage
+        changes: dict[str, Any] = {k: getattr(delta, k) for k in carried if k in _DELTA_FIELDS}
+        if delta.unknown_fields:
+            # Fields only BetaUsage knows (such as cache_creation) are structured as such.
+            only = {k: carried[k] for k in delta.unknown_fields if k in _USAGE_FIELDS}
+            if only:
+                some = {"input_tokens": 0, "output_tokens": 0, **only}
+                part = self._structure(some, BetaUsage, "usage", index, offset)
+                changes.update((k, getattr(part, k)) for k in only)
+            try:
+                merged = merge_unknown_fields(
+                    before.unknown_fields, delta.unknown_fields, skip=_USAGE_FIELDS
+                )
+            except UsageValidationError as exc:
+                raise self._invalid(exc, "usage", index, offset) from None
+            changes["unknown_fields"] = merged
+        fields = dict(zip(_USAGE_NAMES, _usage_values(before), strict=True))
+        fields.update(changes)
+        usage = BetaUsage(**fields)
         if self._policy != "off":
-            self._check_delta(self._usage, usage, delta, index, offset)
-        self._state = state
+            self._check_delta(before, usage, delta, index, offset)
         self._usage = usage
         self._deltas += 1
 
@@ -546,10 +645,15 @@ class UsageAccumulator:
         try:
             return self._converter.structure(raw, cls)
         except UsageValidationError as exc:
-            bad = exc.prefixed(where)
-            raise self._fail(
-                MalformedEventError(str(bad), path=bad.path, event_index=index, byte_offset=offset)
-            ) from None
+            raise self._invalid(exc, where, index, offset) from None
+
+    def _invalid(
+        self, exc: UsageValidationError, where: str, index: int, offset: int | None
+    ) -> StreamError:
+        bad = exc.prefixed(where)
+        return self._fail(
+            MalformedEventError(str(bad), path=bad.path, event_index=index, byte_offset=offset)
+        )
 
     def _check_delta(
         self,

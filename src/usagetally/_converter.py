@@ -12,6 +12,12 @@ Rules:
 - Lenient (default): unknown fields and unknown ``type`` values are kept
   (``unknown_fields``, :class:`UnknownIterationUsage`) and written back on unstructure.
   Strict: each is refused with its path, and so are unknown ``service_tier``/``speed`` values.
+- Unknown fields are kept as compact JSON text, encoded once and decoded afresh on each read,
+  so a model never shares state with its payload, copying one costs nothing, and what it
+  retains is its text: within the limits of ``_limits.py`` (nesting, number of fields, size),
+  beyond which the payload is refused with the path of the field. ``merge_unknown_fields``
+  (used by ``_accumulator.py`` to apply a delta) merges two such sets in time proportional to
+  the fields kept, not to their size.
 - Unstructure gives the wire form: fields that are None are left out, lists for tuples,
   unknown fields merged back in.
 
@@ -22,15 +28,16 @@ unknown, refuse coercion, report paths) are the product, and hand-written hooks 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
-from collections.abc import Callable, Mapping
-from types import MappingProxyType
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 
 from ._errors import UsageValidationError
+from ._limits import MAX_UNKNOWN_DEPTH, MAX_UNKNOWN_FIELDS, MAX_UNKNOWN_SIZE
 from ._models import (
     BetaAdvisorMessageIterationUsage,
     BetaCacheCreation,
@@ -50,7 +57,7 @@ from ._models import (
     UnknownIterationUsage,
 )
 
-__all__ = ["converter", "make_converter"]
+__all__ = ["converter", "make_converter", "merge_unknown_fields"]
 
 T = TypeVar("T")
 
@@ -70,8 +77,38 @@ def _key_path(key: str) -> str:
     return f"[{json.dumps(key)}]"
 
 
+# Bounded in depth and breadth: a value nested 1,000 levels or a list of a million items is
+# shown in constant time, without recursing.
+def _brief(value: Any, level: int) -> str:
+    # repr() of a JSON value, but in bounded time and depth: containers beyond 3 levels or
+    # 8 items are elided, ints beyond repr()'s digit limit described.
+    kind = type(value)
+    if kind is int and value.bit_length() > 256:
+        return f"an integer of {value.bit_length()} bits"
+    if kind is dict or kind is list:
+        if not value:
+            return repr(value)
+        if level >= 3:
+            return "{...}" if kind is dict else "[...]"
+        if kind is dict:
+            pairs = list(itertools.islice(value.items(), 9))
+            shown = [f"{_brief(k, level + 1)}: {_brief(v, level + 1)}" for k, v in pairs]
+        else:
+            shown = [_brief(v, level + 1) for v in value[:9]]
+        if len(shown) > 8:
+            shown[8:] = ["..."]
+        text = ", ".join(shown)
+        return f"{{{text}}}" if kind is dict else f"[{text}]"
+    if kind is str:
+        return repr(value[:100])
+    try:
+        return repr(value)
+    except Exception:  # a foreign object whose repr fails (fed through feed_event)
+        return f"a {kind.__name__}"
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    text = repr(value) if type(value) is str else _brief(value, 0)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -79,7 +116,8 @@ def _count(value: Any) -> int:
     if type(value) is int and 0 <= value <= MAX_COUNT:
         return value
     if type(value) is int and value > MAX_COUNT:
-        raise UsageValidationError("", f"count out of range (above 2**63 - 1), got {value}")
+        shown = str(value) if value < 10**40 else f"an integer of {value.bit_length()} bits"
+        raise UsageValidationError("", f"count out of range (above 2**63 - 1), got {shown}")
     raise UsageValidationError("", f"expected a non-negative integer, got {_show(value)}")
 
 
@@ -156,8 +194,7 @@ def _object(
             if strict:
                 first = next(iter(extra))
                 raise UsageValidationError(_key_path(first), f"unknown field in {name}")
-            # A deep copy, read-only: a frozen model must not share state with its payload.
-            kwargs["unknown_fields"] = MappingProxyType(copy.deepcopy(extra))
+            kwargs["unknown_fields"] = _freeze(extra, name)
         return cls(**kwargs)
 
     return structure
@@ -203,6 +240,247 @@ def _list_of(item: Callable[[Any], T]) -> Callable[[Any], tuple[T, ...]]:
         return tuple(out)
 
     return structure
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_encode_string: Callable[[str], str] = json.encoder.encode_basestring
+_LITERALS = {None: "null", True: "true", False: "false"}
+
+
+class _UnknownFields(Mapping[str, Any]):
+    """A read-only mapping of unknown fields, each value kept as its compact JSON text.
+
+    Reading a value decodes a fresh copy, so nothing read can change it; copying it returns
+    itself. Its text is within the limits of ``_limits.py``, so decoding, printing and
+    comparing it never recurse deeply.
+    """
+
+    __slots__ = ("_size", "_texts")
+
+    def __init__(self, texts: dict[str, str], size: int) -> None:
+        self._texts = texts
+        self._size = size
+
+    def __getitem__(self, key: str) -> Any:
+        return json.loads(self._texts[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._texts
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is _UnknownFields and other._texts == self._texts:
+            return True
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, as MappingProxyType
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+    def __copy__(self) -> _UnknownFields:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _UnknownFields:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_UnknownFields, (self._texts, self._size))
+
+
+def _join(steps: list[str]) -> str:
+    path = "".join(step if step.startswith("[") else f".{step}" for step in steps)
+    return path[1:] if path.startswith(".") else path
+
+
+def _items(value: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if type(key) is not str:
+                raise UsageValidationError("", f"expected string keys, got {_show(key)}")
+            yield _key_path(key), item
+    else:
+        for i, item in enumerate(value):
+            yield f"[{i}]", item
+
+
+def _check_json(value: Any) -> None:
+    """Refuse a value that is not JSON, nests too deep or holds too many values.
+
+    Level by level, so any depth is refused without recursing, and its cost is bounded by
+    :data:`MAX_UNKNOWN_SIZE` values whatever the value's size. A problem is then located
+    (its path) by :func:`_locate`.
+    """
+    kind = type(value)
+    if kind in _JSON_SCALARS:
+        return
+    level = [value]
+    depth = count = 0
+    while level:
+        depth += 1
+        if depth > MAX_UNKNOWN_DEPTH:
+            _locate(value)
+        below: list[Any] = []
+        items: Collection[Any]
+        for container in level:
+            if type(container) is dict:
+                for key in container:
+                    if type(key) is not str:
+                        _locate(value)
+                items = container.values()
+            elif type(container) is list:
+                items = container
+            else:  # a tuple or a Mapping from feed_event: rare, checked the slow way
+                _locate(value)
+                return
+            count += len(items)
+            if count > MAX_UNKNOWN_SIZE:
+                _locate(value)
+            for item in items:
+                kind = type(item)
+                if kind is dict or kind is list:
+                    below.append(item)
+                elif kind not in _JSON_SCALARS:
+                    _locate(value)
+                    return
+        level = below
+
+
+def _locate(value: Any) -> None:
+    """Raise the problem :func:`_check_json` found, with its path (slower: once per refusal)."""
+    if type(value) in _JSON_SCALARS:
+        return
+    steps: list[str] = []
+    frames = [_items(value)]
+    count = 0
+    while frames:
+        try:
+            for step, item in frames[-1]:
+                count += 1
+                if count > MAX_UNKNOWN_SIZE:
+                    raise UsageValidationError(
+                        _join([*steps, step]), f"more than {MAX_UNKNOWN_SIZE:,} JSON values"
+                    )
+                kind = type(item)
+                if kind in _JSON_SCALARS:
+                    continue
+                if not isinstance(item, (Mapping, list, tuple)):
+                    if isinstance(item, (str, int, float)):
+                        continue
+                    raise UsageValidationError(
+                        _join([*steps, step]), f"expected a JSON value, got a {kind.__name__}"
+                    )
+                if len(frames) >= MAX_UNKNOWN_DEPTH:
+                    raise UsageValidationError(
+                        _join([*steps, step]),
+                        f"an unknown field nests deeper than {MAX_UNKNOWN_DEPTH} levels",
+                    )
+                steps.append(step)
+                frames.append(_items(item))
+                break
+            else:
+                frames.pop()
+                if steps:
+                    steps.pop()
+        except UsageValidationError as exc:
+            if exc.path or not steps:
+                raise
+            raise UsageValidationError(_join(steps), exc.problem) from None
+
+
+def _freeze(extra: dict[str, Any], name: str) -> _UnknownFields:
+    """Keep a payload's unknown fields as JSON text, within the limits of ``_limits.py``."""
+    if len(extra) > MAX_UNKNOWN_FIELDS:
+        key = list(extra)[MAX_UNKNOWN_FIELDS]
+        raise UsageValidationError(
+            _key_path(key), f"more than {MAX_UNKNOWN_FIELDS} unknown fields in {name}"
+        )
+    texts: dict[str, str] = {}
+    size = 0
+    for key, value in extra.items():
+        kind = type(value)
+        try:
+            # The common scalars without the encoder's per-call cost.
+            if kind is str:
+                text = _encode_string(value)
+            elif kind is int:
+                text = int.__repr__(value)
+            elif value is None or kind is bool:
+                text = _LITERALS[value]
+            else:
+                _check_json(value)
+                text = _encode(value)
+        except UsageValidationError as exc:
+            raise exc.prefixed(_key_path(key)) from None
+        except ValueError as exc:  # an int beyond sys.get_int_max_str_digits()
+            raise UsageValidationError(_key_path(key), f"cannot be kept: {exc}") from None
+        size += len(text)
+        if size > MAX_UNKNOWN_SIZE:
+            raise UsageValidationError(
+                _key_path(key),
+                f"the unknown fields of {name} exceed {MAX_UNKNOWN_SIZE:,} characters of JSON",
+            )
+        texts[key] = text
+    return _UnknownFields(texts, size)
+
+
+def merge_unknown_fields(
+    old: Mapping[str, Any], new: Mapping[str, Any], *, skip: Collection[str] = ()
+) -> Mapping[str, Any]:
+    """Return the unknown fields ``old`` updated with those of ``new``, within the limits.
+
+    For applying a delta (``_accumulator.py``): a field ``new`` carries replaces the one in
+    ``old``. The cost is proportional to the number of fields (at most
+    :data:`~usagetally._limits.MAX_UNKNOWN_FIELDS` each), never to their size.
+
+    Args:
+        old: The unknown fields kept so far (of a model built by a converter, or empty).
+        new: The unknown fields of the delta.
+        skip: Fields of ``new`` to leave out (those ``old``'s class knows).
+
+    Returns:
+        The merged fields.
+
+    Raises:
+        UsageValidationError: The merged fields are more than
+            :data:`~usagetally._limits.MAX_UNKNOWN_FIELDS` or larger than
+            :data:`~usagetally._limits.MAX_UNKNOWN_SIZE`; its path is the first field of
+            ``new`` that does not fit.
+
+    """
+    if type(new) is not _UnknownFields:
+        new = _freeze(dict(new), "BetaUsage")
+    if skip and not new._texts.keys().isdisjoint(skip):
+        kept = {k: t for k, t in new._texts.items() if k not in skip}
+        new = _UnknownFields(kept, sum(map(len, kept.values())))
+    if not new:
+        return old
+    if not old:
+        return new
+    if type(old) is not _UnknownFields:
+        old = _freeze(dict(old), "BetaUsage")
+    texts = dict(old._texts)
+    size = old._size
+    for key, text in new._texts.items():
+        before = texts.get(key)
+        if before is None and len(texts) >= MAX_UNKNOWN_FIELDS:
+            raise UsageValidationError(
+                _key_path(key), f"more than {MAX_UNKNOWN_FIELDS} unknown fields in BetaUsage"
+            )
+        size += len(text) - (len(before) if before is not None else 0)
+        texts[key] = text
+        if size > MAX_UNKNOWN_SIZE:
+            raise UsageValidationError(
+                _key_path(key),
+                f"the unknown fields of BetaUsage exceed {MAX_UNKNOWN_SIZE:,} characters of JSON",
+            )
+    return _UnknownFields(texts, size)
 
 
 class _Structurers:
@@ -337,8 +615,12 @@ def _unstructure(obj: Any) -> Any:
             value = getattr(obj, name)
             if value is not None:
                 out[name] = _unstructure(value)
-        if obj.unknown_fields:
-            out.update(copy.deepcopy(dict(obj.unknown_fields)))
+        unknown = obj.unknown_fields
+        if unknown:
+            # Our own mapping decodes fresh values on each read; any other is copied.
+            out.update(
+                dict(unknown) if type(unknown) is _UnknownFields else copy.deepcopy(dict(unknown))
+            )
         return out
     if isinstance(obj, tuple):
         return [_unstructure(v) for v in obj]

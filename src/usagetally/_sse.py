@@ -50,6 +50,9 @@ _BIG_VALUE: Final = 64 * 1024
 _MAX_COOLDOWN: Final = 64
 # How many passed-over event names the fast path counts by name (each costs one scan).
 _MAX_NAMES: Final = 16
+# Event names longer than this are never cached (decoded or passed over): a cache holds at
+# most a few kilobytes, however long the names a stream sends.
+_MAX_CACHED_NAME: Final = 64
 
 
 @attrs.frozen(kw_only=True)
@@ -110,6 +113,7 @@ class SSEDecoder:
 
     Raises:
         ValueError: ``max_event_size`` is negative.
+        LocalUsageError: ``max_event_size`` is not an int.
         TypeError: ``keep`` is a string.
 
     Example:
@@ -129,6 +133,8 @@ class SSEDecoder:
         check_type: bool = False,
         unchecked: Collection[str] = (),
     ) -> None:
+        if max_event_size is not None and type(max_event_size) is not int:
+            raise LocalUsageError(f"max_event_size must be None or an int, got {max_event_size!r}")
         if max_event_size is not None and max_event_size < 0:
             raise ValueError(f"max_event_size must be >= 0, got {max_event_size}")
         if isinstance(unchecked, str):
@@ -164,7 +170,11 @@ class SSEDecoder:
         # Internal: after a kept event of one of these types, _feed returns at once and holds
         # the rest of the chunk, so the caller can change `keep` before it is read (_resume).
         self._until: frozenset[str] = frozenset()
-        self._held: tuple[bytes, int, int] | None = None  # (data, its offset, where to resume)
+        # Internal: _feed also returns once the events it holds carry more data than this, so
+        # a caller that resumes never holds more than that many bytes of events at once.
+        self._pause_bytes = _MAX_REGION
+        # (data, its offset, where to resume, the next CR and LF at or after it, as _run has them)
+        self._held: tuple[bytes, int, int, int, int] | None = None
 
     @property
     def _keep(self) -> frozenset[str] | None:
@@ -244,7 +254,8 @@ class SSEDecoder:
             EventTooLargeError: A block exceeded ``max_event_size``. When events were
                 completed before it in the same chunk, they are returned first and the error
                 is raised by the next call. After it, every call raises it again.
-            LocalUsageError: The decoder was ended.
+            LocalUsageError: The decoder was ended, or ``chunk`` is not bytes (or a
+                bytearray or memoryview).
 
         """
         return [event for _, _, event in self._feed(chunk)]
@@ -267,8 +278,14 @@ class SSEDecoder:
         self._raw = b""
         self._held = None
         self._reset_block()
+        # Nothing more will be decoded: let the caches go (a finished decoder may live long).
+        self._types = {b"": "message"}
+        self._names = set()
+        self._patterns = []
 
-    def _feed(self, chunk: bytes) -> list[tuple[int, int, ServerSentEvent]]:
+    def _feed(
+        self, chunk: bytes | bytearray | memoryview
+    ) -> list[tuple[int, int, ServerSentEvent]]:
         """Feed bytes and return the kept events with where they are.
 
         Args:
@@ -289,10 +306,12 @@ class SSEDecoder:
             raise self._error
         if self._closed:
             raise LocalUsageError("SSEDecoder.feed() called after end()")
+        if type(chunk) is not bytes:
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
+            chunk = bytes(chunk)
         if not chunk:
             return []
-        if type(chunk) is not bytes:
-            chunk = bytes(chunk)
         base = self._bytes_fed
         self._bytes_fed = base + len(chunk)
         data = chunk
@@ -311,7 +330,7 @@ class SSEDecoder:
                 base = 0
         nl_hint = scan = cr = lf = -1
         if self._held is not None:  # the caller did not _resume(): keep the rest raw
-            rest, _, resume_at = self._held
+            rest, _, resume_at, _, _ = self._held
             self._held = None
             self._raw = rest[resume_at:]
             self._raw_nl = self._raw_scan = -1
@@ -352,8 +371,10 @@ class SSEDecoder:
         if held is None or self._error is not None:
             return []
         self._held = None
-        data, base, p = held
-        return self._run(data, base, -1, -1, -1, -1, p)
+        data, base, p, cr, lf = held
+        # The CR and LF searches go on from where they were: resuming costs nothing, however
+        # many pauses one chunk holds.
+        return self._run(data, base, -1, -1, cr, lf, p)
 
     # -- internals -------------------------------------------------------------------------
 
@@ -377,6 +398,8 @@ class SSEDecoder:
                 if bs >= 0 and limit is not None and base + p - bs > limit:
                     return self._fail(out)
         fast = keep is not None
+        pause = self._pause_bytes
+        held = 0  # bytes of data in the events of `out`
         parts = self._parts
         types = self._types
         find = data.find
@@ -433,13 +456,14 @@ class SSEDecoder:
                             retry=self._block_retry,
                         )
                         out.append((index, bs, event))
-                        if etype in self._until:
+                        held += len(text)
+                        if etype in self._until or held > pause:
                             self._parts = []
                             self._type = b""
                             self._block_retry = None
                             self._block_start = -1
                             if nxt < n:
-                                self._held = (data, base, nxt)  # no copy: resuming is O(1)
+                                self._held = (data, base, nxt, cr, lf)  # resuming is O(1)
                             return out
                     parts = self._parts = []
                 self._type = b""
@@ -504,7 +528,7 @@ class SSEDecoder:
 
     def _type_name(self, raw: bytes) -> str:
         name = raw.decode("utf-8", "replace")
-        if len(self._types) < 64:
+        if len(self._types) < 64 and len(raw) <= _MAX_CACHED_NAME:
             self._types[raw] = name
         return name
 
@@ -513,7 +537,7 @@ class SSEDecoder:
         # the bytes (their decoding is the identity); an empty one means "message".
         if not name or not name.isascii() or name in self._keep_ascii:
             return False
-        if len(self._names) < _MAX_NAMES:
+        if len(self._names) < _MAX_NAMES and len(name) <= _MAX_CACHED_NAME:
             self._names.add(name)
             self._patterns.append(b"\nevent: " + name + b"\ndata:" + self._typed(name))
         return True
@@ -548,6 +572,10 @@ class SSEDecoder:
             if p >= stop:
                 break
             nl = -1
+            if not startswith(b"event: ", p):
+                if stop == n and n - p < 7 and b"event: ".startswith(data[p:]):
+                    hold = n
+                break
             if region >= _MIN_REGION and scan < 0 and stop - p > _MIN_REGION:
                 end = min(stop, p + region)
                 if limit is not None:
@@ -569,15 +597,14 @@ class SSEDecoder:
                         passed = self._pass_region(data, p, first + 2)
                         if passed > 0:
                             count += passed
+                            # Next time look about as far as this run went: a region scanned
+                            # in vain then costs at most twice what was passed over.
+                            region = max(2 * (first + 2 - p), _MIN_REGION)
                             p = first + 2
                             continue
                     # Something odd (a comment, an id line): look closer, after one block.
                     region = (q + 2 - p) // 2
-            # One block at a time.
-            if not startswith(b"event: ", p):
-                if stop == n and n - p < 7 and b"event: ".startswith(data[p:]):
-                    hold = n
-                break
+            # One block at a time (it starts with "event: ", checked above).
             if nl_hint >= 0:
                 nl = nl_hint
                 nl_hint = -1

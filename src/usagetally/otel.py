@@ -30,10 +30,15 @@ Rules:
 - Cost (with a price table): ``usagetally.cost`` in USD per billed model, computed exactly
   as a ``Decimal`` by ``usagetally.billed_cost`` and turned into a float only when handed
   to the counter, the export boundary (OpenTelemetry counters take floats or ints).
+- OTLP carries integers as int64, and an exporter drops a whole batch when one value does
+  not fit (every other stream's points with it). A figure above :data:`MAX_RECORDED_TOKENS`
+  (a count can be up to 2**63 - 1, and sums of counts more) is therefore left out, with a
+  warning on the ``usagetally.otel`` logger, and everything else is recorded.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 try:
@@ -62,6 +67,7 @@ from ._figures import (
 from ._models import BetaUsage
 
 __all__ = [
+    "MAX_RECORDED_TOKENS",
     "OPERATION_NAME",
     "PROVIDER_NAME",
     "TOKEN_USAGE_BUCKETS",
@@ -97,6 +103,16 @@ TOKEN_USAGE_BUCKETS: tuple[int, ...] = (
 )
 """The bucket boundaries the conventions give for ``gen_ai.client.token.usage``."""
 
+MAX_RECORDED_TOKENS = 2**40
+"""The largest figure recorded as a span attribute or a metric point (about 1.1e12 tokens).
+
+A larger one is left out with a warning on the ``usagetally.otel`` logger. No real response
+comes near it; the margin below int64 (2**23 such points) keeps the sums a metrics SDK
+accumulates from overflowing OTLP's int64 and losing a whole export batch.
+"""
+
+_log = logging.getLogger(__name__)
+
 UsageHook = _UsageHook
 """A callable that records the end of one stream, called as ``hook(usage, model, complete)``.
 
@@ -113,6 +129,7 @@ _BILLED = (
     ("cache_read_input_tokens", "cache_read.input_tokens"),
     ("cache_creation_input_tokens", "cache_creation.input_tokens"),
 )
+_BILLED_NAMES = dict(_BILLED)
 _BILLED_DESCRIPTIONS = {
     "input_tokens": "Billed input tokens not read from or written to the prompt cache.",
     "output_tokens": "Billed output tokens.",
@@ -147,6 +164,30 @@ def request_attributes(model: str | None = None) -> dict[str, AttributeValue]:
     if model is not None:
         attributes["gen_ai.request.model"] = model
     return attributes
+
+
+def _fits(name: str, value: int) -> bool:
+    if value <= MAX_RECORDED_TOKENS:
+        return True
+    _log.warning(
+        "usagetally.otel: %s left out: %d is above MAX_RECORDED_TOKENS (2**40)", name, value
+    )
+    return False
+
+
+def _checked(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+    # Leave out every figure too large to export (see MAX_RECORDED_TOKENS); for an array,
+    # the whole array (its entries are parallel to other arrays').
+    out: dict[str, AttributeValue] = {}
+    for name, value in attributes.items():
+        if isinstance(value, (list, tuple)):
+            counts = [v for v in value if type(v) is int]
+            if counts and not _fits(name, max(counts)):
+                continue
+        elif type(value) is int and not _fits(name, value):
+            continue
+        out[name] = value
+    return out
 
 
 def _serving_model(usage: BetaUsage, model: str | None) -> str | None:
@@ -185,6 +226,9 @@ def span_attributes(
       ``.input_tokens``, ``.output_tokens``, ``.cache_read.input_tokens``,
       ``.cache_creation.input_tokens``.
 
+    A figure above :data:`MAX_RECORDED_TOKENS` is left out, with a warning on the
+    ``usagetally.otel`` logger.
+
     Args:
         usage: The final usage, or a failed stream's partial usage (None when it failed
             before ``message_start``: only ``usagetally.complete`` is set).
@@ -195,6 +239,12 @@ def span_attributes(
         The attributes, ready for ``span.set_attributes``.
 
     """
+    return _checked(_span_attributes(usage, model, complete))
+
+
+def _span_attributes(
+    usage: BetaUsage | None, model: str | None, complete: bool
+) -> dict[str, AttributeValue]:
     attributes: dict[str, AttributeValue] = {}
     if usage is not None:
         top = TokenCounts.of(usage)
@@ -272,6 +322,9 @@ class UsageMetrics:
     are billed to (advisor and fallback entries name theirs; other entries, compaction
     included, belong to ``model``). Counter points add ``usagetally.complete``.
 
+    A point whose value is above :data:`MAX_RECORDED_TOKENS` is left out, with a warning on
+    the ``usagetally.otel`` logger; the stream's other points are recorded.
+
     Args:
         meter: The meter to create the instruments with, such as
             ``opentelemetry.metrics.get_meter("usagetally")``.
@@ -343,12 +396,13 @@ class UsageMetrics:
                 point["gen_ai.response.model"] = billed_model
             counted = {**point, "usagetally.complete": complete}
             for field, counter in self._billed:
-                counter.add(getattr(counts, field), counted)
+                value = getattr(counts, field)
+                if _fits(f"usagetally.billed.{_BILLED_NAMES[field]}", value):
+                    counter.add(value, counted)
             if complete:
-                self._token_usage.record(counts.input_side, {**point, "gen_ai.token.type": "input"})
-                self._token_usage.record(
-                    counts.output_tokens, {**point, "gen_ai.token.type": "output"}
-                )
+                for kind, value in (("input", counts.input_side), ("output", counts.output_tokens)):
+                    if _fits(f"gen_ai.client.token.usage ({kind})", value):
+                        self._token_usage.record(value, {**point, "gen_ai.token.type": kind})
         if self._prices is not None:
             self._record_cost(usage, model, complete, base)
 
