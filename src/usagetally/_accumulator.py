@@ -148,7 +148,6 @@ class UsageAccumulator:
             self._decoder._skippable(name)
         self._mode: str | None = None
         self._index = 0  # next event index for feed_event / feed_sse
-        self._state: dict[str, Any] | None = None
         self._usage: BetaUsage | None = None
         self._model: str | None = None
         self._deltas = 0
@@ -560,13 +559,12 @@ class UsageAccumulator:
                     byte_offset=offset,
                 )
             )
-        state = {k: v for k, v in raw.items() if v is not None}
-        usage = self._structure(state, BetaUsage, "message.usage", index, offset)
+        present = {k: v for k, v in raw.items() if v is not None}
+        usage = self._structure(present, BetaUsage, "message.usage", index, offset)
         model = message.get("model")
         self._model = model if isinstance(model, str) else None
         self._finished_at_start = isinstance(message.get("stop_reason"), str)
         self._start_cache_creation = usage.cache_creation_input_tokens
-        self._state = state
         self._usage = usage
 
     def _on_delta(self, event: Mapping[str, Any], index: int, offset: int | None) -> None:
