@@ -274,6 +274,31 @@ def text_answer(deltas: int = 20_000, *, seed: int = SEED) -> Workload:
     )
 
 
+def tool_heavy(blocks: int = 4, *, chars: int = 120_000, seed: int = SEED) -> Workload:
+    """Tool calls: ``blocks`` tool_use blocks whose input streams as 40-character deltas."""
+    rng = random.Random(seed + 7)
+    start = _start_usage(5_210, 0, 24_000)
+    events = [_message_start(start, "msg_bench_tools"), _PING]
+    for index in range(blocks):
+        tool = {"type": "tool_use", "id": f"toolu_{index:08d}", "name": "write", "input": {}}
+        source = json.dumps({"path": f"src/m{index}.py", "content": _prose(rng, chars)})
+        events.append(_block_start(index, tool))
+        events += [
+            _delta(index, {"type": "input_json_delta", "partial_json": source[i : i + 40]})
+            for i in range(0, len(source), 40)
+        ]
+        events.append(_block_stop(index))
+    delta_usage = {"output_tokens": len(events) * 3}
+    events += [_message_delta(delta_usage, "tool_use"), _STOP]
+    return _workload(
+        f"tools-{blocks}",
+        f"{blocks} tool calls whose input streams as input_json_delta",
+        events,
+        STREAM_CHUNK,
+        _final_usage(start, delta_usage),
+    )
+
+
 def _text_block() -> dict[str, Any]:
     return {"type": "text", "text": ""}
 

@@ -19,12 +19,13 @@ if str(BENCHMARKS) not in sys.path:
     sys.path.insert(0, str(BENCHMARKS))
 
 import run as bench  # noqa: E402
+import targets  # noqa: E402
 import workloads  # noqa: E402
 
 import usagetally  # noqa: E402
 
 SCALE = 0.01
-CONTENDERS = {"feed", "accumulate", "sdk-stream", "sdk-create", "httpx-sse"}
+CONTENDERS = {"feed", "accumulate", "sdk-stream", "sdk-create", "httpx-sse", "handwritten"}
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,19 @@ def test_a_smoke_run_writes_the_page_and_the_chart(tmp_path: Path) -> None:
     assert "## Targets" in page
     assert len(report.targets) >= 9
     assert report.memory[-1].rss["usage_ok"]
+
+
+def test_the_practical_floor_and_the_reframed_streams_give_the_same_usage() -> None:
+    # What issue 16's ratios rest on: the hand-written accumulator is right on the canonical
+    # streams it is timed on, and every reframed stream carries the same usage.
+    w = workloads.tool_heavy(2, chars=2_000)
+    assert targets.handwritten(w.chunks) == targets.ut_feed(w.chunks) == w.usage
+    assert targets.scan_floor(w.chunks) == w.data.count(b"\n")
+    for how in targets.FRAMINGS:
+        reframed = targets._reframe(w.data, how)
+        assert reframed != w.data
+        assert targets.ut_feed(list(workloads.chunked(reframed, 1000))) == w.usage, how
+    for name, data in targets.small_streams():
+        chunks = targets._events(data)
+        assert b"".join(chunks) == data, name
+        assert targets.ut_feed(chunks) == targets.ut_feed([data]), name
