@@ -68,7 +68,8 @@ Policy = Literal["warn", "strict", "off"]
 # unread. After message_stop the decoder pauses, and from there on hands over every event,
 # since only ping may follow.
 _KEPT = frozenset({"message_start", "message_delta", "message_stop", "error", "message"})
-_PASSED_OVER = (b"content_block_delta", b"ping", b"content_block_start", b"content_block_stop")
+_PASSED_OVER = ("content_block_delta", "ping", "content_block_start", "content_block_stop")
+_PAUSE_AFTER = frozenset({"message_stop", "message"})
 _USAGE_EVENTS = frozenset({"message_start", "message_delta", "message_stop", "error"})
 _CUMULATIVE = (
     "input_tokens",
@@ -135,17 +136,21 @@ class UsageAccumulator:
             )
         self._policy = policy
         self._converter = _strict_converter if strict_types else converter
+        # The decoder's driving interface is SSEDecoder.feed_located / paused / resume / keep
+        # (documented there). It pauses after message_stop and after untyped events (one may
+        # be message_stop), so that `keep` can be widened before the next event is read; and
+        # whenever 64 kB of events are waiting, so that a chunk holding many deltas never
+        # holds more than that many decoded at once. The names it will pass over most are
+        # known now rather than learnt one by one.
         self._decoder = SSEDecoder(
-            max_event_size=max_event_size, keep=_KEPT, check_type=True, unchecked=("ping",)
+            max_event_size=max_event_size,
+            keep=_KEPT,
+            check_type=True,
+            unchecked=("ping",),
+            pause_after=_PAUSE_AFTER,
+            pause_bytes=64 * 1024,
+            pass_over=_PASSED_OVER,
         )
-        # Pause after message_stop, and after untyped events (one may be message_stop).
-        self._decoder._until = frozenset({"message_stop", "message"})
-        # And whenever 64 kB of events are waiting: a chunk holding many deltas never holds
-        # more than that many decoded at once.
-        self._decoder._pause_bytes = 64 * 1024
-        # The names the decoder will pass over most, known now rather than learnt one by one.
-        for name in _PASSED_OVER:
-            self._decoder._skippable(name)
         self._mode: str | None = None
         self._index = 0  # next event index for feed_event / feed_sse
         self._usage: BetaUsage | None = None
@@ -235,15 +240,15 @@ class UsageAccumulator:
         decoder = self._decoder
         self._busy = True
         try:
-            dispatched = decoder._feed(chunk)
+            dispatched = decoder.feed_located(chunk)
             while True:
                 for index, offset, sse in dispatched:
                     self._dispatch_sse(sse.event, sse.data, index, offset)
-                if self._stopped_at is not None and decoder._keep is not None:
-                    decoder._keep = None  # from message_stop on, see every event
-                if decoder._held is None:
+                if self._stopped_at is not None and decoder.keep is not None:
+                    decoder.keep = None  # from message_stop on, see every event
+                if not decoder.paused:
                     break
-                dispatched = decoder._resume()
+                dispatched = decoder.resume()
         except StreamError as exc:
             if exc is not self._error:
                 raise self._fail(exc) from None

@@ -53,6 +53,22 @@ _MAX_NAMES: Final = 16
 # Event names longer than this are never cached (decoded or passed over): a cache holds at
 # most a few kilobytes, however long the names a stream sends.
 _MAX_CACHED_NAME: Final = 64
+# The decoded event types every decoder starts with; a decoder copies it before adding one.
+_TYPES: Final[dict[bytes, str]] = {
+    raw.encode(): raw
+    for raw in (
+        "",
+        "message_start",
+        "message_delta",
+        "message_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "ping",
+        "error",
+    )
+}
+_TYPES[b""] = "message"
 
 
 @attrs.frozen(kw_only=True)
@@ -125,6 +141,37 @@ class SSEDecoder:
 
     """
 
+    __slots__ = (
+        "_block_retry",
+        "_block_start",
+        "_bom",
+        "_bytes_fed",
+        "_check",
+        "_closed",
+        "_cr_pending",
+        "_error",
+        "_held",
+        "_id_buffer",
+        "_index",
+        "_kept",
+        "_last_id",
+        "_max",
+        "_partial",
+        "_partial_start",
+        "_parts",
+        "_pass_over",
+        "_pause_after",
+        "_pause_bytes",
+        "_raw",
+        "_raw_nl",
+        "_raw_scan",
+        "_retry",
+        "_scanner",
+        "_type",
+        "_types",
+        "_unchecked",
+    )
+
     def __init__(
         self,
         *,
@@ -132,23 +179,36 @@ class SSEDecoder:
         keep: Collection[str] | None = None,
         check_type: bool = False,
         unchecked: Collection[str] = (),
+        pause_after: Collection[str] = (),
+        pause_bytes: int | None = None,
+        pass_over: Collection[str] = (),
     ) -> None:
         if max_event_size is not None and type(max_event_size) is not int:
             raise LocalUsageError(f"max_event_size must be None or an int, got {max_event_size!r}")
         if max_event_size is not None and max_event_size < 0:
             raise ValueError(f"max_event_size must be >= 0, got {max_event_size}")
-        if isinstance(unchecked, str):
-            raise TypeError("unchecked must be a collection of event types, not a string")
+        for name, value in (
+            ("unchecked", unchecked),
+            ("pause_after", pause_after),
+            ("pass_over", pass_over),
+        ):
+            if isinstance(value, str):
+                raise TypeError(f"{name} must be a collection of event types, not a string")
+        if pause_bytes is not None and (type(pause_bytes) is not int or pause_bytes < 0):
+            raise LocalUsageError(f"pause_bytes must be None or an int >= 0, got {pause_bytes!r}")
         self._max = max_event_size
         self._check = check_type
         self._unchecked = frozenset(k.encode() for k in unchecked)
-        self._keep = keep
+        self._pass_over = tuple(pass_over)
+        self._pause_after = frozenset(pause_after)
+        self._pause_bytes = _MAX_REGION if pause_bytes is None else pause_bytes
+        self.keep = keep
         # Stream state.
         self._bom: bytes | None = b""  # leading bytes that may still be a BOM; None once decided
         self._cr_pending = False  # the last byte was a CR ending a line: skip one LF
         self._partial: list[bytes] = []  # pieces of an unterminated line
         self._partial_start = 0
-        self._raw = b""  # a partial block held undecoded by the fast path
+        self._raw = b""  # a partial block held undecoded by the scanner
         self._raw_nl = -1  # where its first line ends, when known
         self._raw_scan = 0  # where the search for its next LF resumes
         # Block state (the spec's buffers).
@@ -164,40 +224,43 @@ class SSEDecoder:
         self._bytes_fed = 0
         self._closed = False
         self._error: EventTooLargeError | None = None
-        self._types: dict[bytes, str] = {b"": "message"}  # decoded event types
-        self._region = _MAX_REGION
-        self._misses = self._cooldown = 0
-        # Internal: after a kept event of one of these types, _feed returns at once and holds
-        # the rest of the chunk, so the caller can change `keep` before it is read (_resume).
-        self._until: frozenset[str] = frozenset()
-        # Internal: _feed also returns once the events it holds carry more data than this, so
-        # a caller that resumes never holds more than that many bytes of events at once.
-        self._pause_bytes = _MAX_REGION
-        # (data, its offset, where to resume, the next CR and LF at or after it, as _run has them)
+        self._types: dict[bytes, str] = _TYPES  # decoded event types (copied when one is added)
+        # A paused read: (data, its offset, where to resume, the next CR and LF at or after it,
+        # as _run has them).
         self._held: tuple[bytes, int, int, int, int] | None = None
 
     @property
-    def _keep(self) -> frozenset[str] | None:
-        # Internal: the accumulator sets it (to None, to see every event after message_stop).
-        # It applies from the next chunk on.
+    def keep(self) -> frozenset[str] | None:
+        """The event types returned (None: every type); settable.
+
+        A new value applies from the next read on: the next :meth:`feed`,
+        :meth:`feed_located` or :meth:`resume`. The accumulator sets it to None after
+        ``message_stop`` (while paused there) to see every later event.
+
+        Raises:
+            TypeError: (on setting) the value is a string.
+
+        """
         return self._kept
 
-    @_keep.setter
-    def _keep(self, keep: Collection[str] | None) -> None:
+    @keep.setter
+    def keep(self, keep: Collection[str] | None) -> None:
         if isinstance(keep, str):
             raise TypeError("keep must be a collection of event types, not a string")
         self._kept = None if keep is None else frozenset(keep)
-        self._keep_ascii = frozenset(k.encode() for k in self._kept or () if k.isascii())
-        # Where a kept event can start inside a region: a block naming it, or a block with no
-        # event line (its type is "message"). Used to pass over a region up to the first one.
-        self._kept_marks = (
-            *(b"\n\nevent: " + k + b"\n" for k in sorted(self._keep_ascii)),
-            b"\n\ndata:",
+        self._scanner = (
+            None
+            if self._kept is None
+            else _PassOver(_scan_config(self._kept, self._check, self._unchecked, self._pass_over))
         )
-        self._names: set[bytes] = set()  # event names known to be passed over
-        # b"\nevent: NAME\ndata:" for each of them, followed by b' {"type":"NAME"' when the
-        # type is checked.
-        self._patterns: list[bytes] = []
+
+    # The decoder's own tests set and call these older names; they are the public ones.
+    _keep = keep
+
+    @property
+    def paused(self) -> bool:
+        """Whether the last read paused, holding the rest of its chunk (see :meth:`resume`)."""
+        return self._held is not None
 
     # -- what the caller reads ---------------------------------------------------------------
 
@@ -258,7 +321,7 @@ class SSEDecoder:
                 bytearray or memoryview).
 
         """
-        return [event for _, _, event in self._feed(chunk)]
+        return [event for _, _, event in self.feed_located(chunk)]
 
     def end(self) -> None:
         """Mark the end of the stream: an unfinished event is discarded, as the spec says.
@@ -279,14 +342,23 @@ class SSEDecoder:
         self._held = None
         self._reset_block()
         # Nothing more will be decoded: let the caches go (a finished decoder may live long).
-        self._types = {b"": "message"}
-        self._names = set()
-        self._patterns = []
+        self._types = _TYPES
+        if self._scanner is not None:
+            self._scanner = _PassOver(self._scanner.config)
 
-    def _feed(
+    def feed_located(
         self, chunk: bytes | bytearray | memoryview
     ) -> list[tuple[int, int, ServerSentEvent]]:
-        """Feed bytes and return the kept events with where they are.
+        """Feed bytes and return the kept events with where they are; the driving interface.
+
+        This and :meth:`resume` are how a caller drives the decoder when it must act between
+        events (the usage accumulator does). A read stops early, *pauses*, right after
+        returning an event whose type is in ``pause_after``, or once the events it returns
+        carry more than ``pause_bytes`` bytes of data; the rest of the chunk is then held and
+        :attr:`paused` is True. The caller may then change :attr:`keep` and call
+        :meth:`resume`, which reads on from the very byte where the read stopped (at no cost,
+        however many pauses one chunk holds) with the keep now in force, and may pause again.
+        A chunk fed while paused is read after the held rest, as one stream.
 
         Args:
             chunk: The next bytes of the stream.
@@ -329,7 +401,7 @@ class SSEDecoder:
             else:
                 base = 0
         nl_hint = scan = cr = lf = -1
-        if self._held is not None:  # the caller did not _resume(): keep the rest raw
+        if self._held is not None:  # the caller did not resume(): keep the rest raw
             rest, _, resume_at, _, _ = self._held
             self._held = None
             self._raw = rest[resume_at:]
@@ -360,11 +432,16 @@ class SSEDecoder:
             self._raw = b""
         return self._run(data, base, nl_hint, scan, cr, lf)
 
-    def _resume(self) -> list[tuple[int, int, ServerSentEvent]]:
-        """Read what ``_feed`` held after an ``_until`` event, with the current ``keep``.
+    _feed = feed_located  # the older name, which the decoder's own tests use
+
+    def resume(self) -> list[tuple[int, int, ServerSentEvent]]:
+        """Read on from where the last read paused, with the :attr:`keep` now in force.
 
         Returns:
-            As :meth:`_feed`.
+            As :meth:`feed_located`; nothing when the decoder is not paused or has failed.
+
+        Raises:
+            EventTooLargeError: As :meth:`feed`.
 
         """
         held = self._held
@@ -397,7 +474,7 @@ class SSEDecoder:
                 p += 1
                 if bs >= 0 and limit is not None and base + p - bs > limit:
                     return self._fail(out)
-        fast = keep is not None
+        scanner = self._scanner
         pause = self._pause_bytes
         held = 0  # bytes of data in the events of `out`
         parts = self._parts
@@ -408,12 +485,24 @@ class SSEDecoder:
                 cr = find(b"\r", p)
                 if cr < 0:
                     cr = n
-            if fast and bs < 0:
-                if self._cooldown:
-                    self._cooldown -= 1
+            if scanner is not None and bs < 0:
+                if scanner.cooldown:
+                    scanner.cooldown -= 1
                 else:
-                    p = self._skip(data, p, cr, nl_hint, scan)
+                    at = scanner.skip(data, p, cr, nl_hint, scan, limit)
+                    self._index += scanner.passed
                     nl_hint = -1
+                    hold = scanner.hold
+                    if hold >= 0:
+                        # The rest may be one more block to pass over: hold it raw for the
+                        # next chunk, unless that would cost more than reading it now.
+                        size = n - at
+                        if size <= _HOLD_LIMIT and (limit is None or size <= limit):
+                            self._raw = data[at:]
+                            self._raw_nl = scanner.hold_nl - at if scanner.hold_nl >= 0 else -1
+                            self._raw_scan = hold - at
+                            at = n
+                    p = at
                     if p >= n:
                         break
             if lf < p:
@@ -457,7 +546,7 @@ class SSEDecoder:
                         )
                         out.append((index, bs, event))
                         held += len(text)
-                        if etype in self._until or held > pause:
+                        if etype in self._pause_after or held > pause:
                             self._parts = []
                             self._type = b""
                             self._block_retry = None
@@ -529,42 +618,190 @@ class SSEDecoder:
     def _type_name(self, raw: bytes) -> str:
         name = raw.decode("utf-8", "replace")
         if len(self._types) < 64 and len(raw) <= _MAX_CACHED_NAME:
+            if self._types is _TYPES:
+                self._types = dict(_TYPES)  # the shared one is never written
             self._types[raw] = name
         return name
 
-    def _skippable(self, name: bytes) -> bool:
-        # Whether `event: NAME` makes a type that is not kept. Only ASCII names are judged on
-        # the bytes (their decoding is the identity); an empty one means "message".
-        if not name or not name.isascii() or name in self._keep_ascii:
-            return False
-        if len(self._names) < _MAX_NAMES and len(name) <= _MAX_CACHED_NAME:
-            self._names.add(name)
-            self._patterns.append(b"\nevent: " + name + b"\ndata:" + self._typed(name))
-        return True
+    def _fail(
+        self, out: list[tuple[int, int, ServerSentEvent]]
+    ) -> list[tuple[int, int, ServerSentEvent]]:
+        limit = self._max
+        assert limit is not None
+        self._error = EventTooLargeError(
+            f"an event is larger than max_event_size ({limit} bytes)",
+            limit=limit,
+            event_index=self._index,
+            byte_offset=self._block_start,
+        )
+        if out:
+            return out  # completed events first; the error comes with the next call
+        raise self._error
 
-    def _typed(self, name: bytes) -> bytes:
+    def _reset_block(self) -> None:
+        self._block_start = -1
+        self._parts = []
+        self._type = b""
+        self._block_retry = None
+        self._id_buffer = self._last_id
+
+
+# -- the pass-over scanner -------------------------------------------------------------------
+#
+# What the decoder and the scanner promise each other (both are in this module):
+#
+# - The decoder calls `skip(data, p, stop, nl_hint, scan, limit)` only at a block boundary:
+#   no partial line, empty block buffers, no pending CR; `stop` is the first CR at or after
+#   `p` (or len(data)), and nothing at or beyond it is passed over (the scanner knows LF
+#   framing only).
+# - `skip` returns where the decoder's line parser must go on. Everything before it was whole
+#   events ``event: NAME\ndata:...\n\n`` whose type is not kept and (with check_type) whose
+#   data starts with ``{"type":"NAME"``: exactly what the parser would have counted and not
+#   returned. `passed` is how many; the decoder adds them to its event index.
+# - `hold` >= 0 says the rest from the returned position may be the start of one more such
+#   event: the decoder may keep it raw for the next chunk (its own limits decide), and then
+#   hands `hold_nl` (the end of its first line, or -1) and `hold` (where the LF search goes
+#   on) back, relative, as `nl_hint` and `scan`.
+# - `cooldown` > 0 asks the decoder not to call `skip` for that many block boundaries (the
+#   decoder counts it down): after repeated misses, trying costs more than it saves.
+# - The scanner's configuration is shared between decoders of the same settings and never
+#   written; what it learns (names, their order) is copied on its first write.
+
+
+@attrs.frozen
+class _ScanConfig:
+    """What a scanner is told: the kept types and the names it knows to pass over."""
+
+    keep_ascii: frozenset[bytes]  # the kept types that are ASCII, as bytes
+    # Where a kept event can start inside a region: a block naming it, or a block with no
+    # event line (its type is "message").
+    kept_marks: tuple[bytes, ...]
+    check: bool
+    unchecked: frozenset[bytes]
+    names: frozenset[bytes]  # names known to be passed over
+    patterns: tuple[bytes, ...]  # b"\nevent: NAME\ndata:" (+ the type check) for each
+
+    def typed(self, name: bytes) -> bytes:
         # What the data line of a passed-over event must start with after "data:".
-        if self._check and name not in self._unchecked:
+        if self.check and name not in self.unchecked:
             return b' {"type":"' + name + b'"'
         return b""
 
-    def _skip(self, data: bytes, p: int, stop: int, nl_hint: int, scan: int) -> int:
+    def skippable(self, name: bytes) -> bool:
+        # Whether `event: NAME` makes a type that is not kept. Only ASCII names are judged on
+        # the bytes (their decoding is the identity); an empty one means "message".
+        return bool(name) and name.isascii() and name not in self.keep_ascii
+
+
+_CONFIGS: dict[tuple[frozenset[str], bool, frozenset[bytes], tuple[str, ...]], _ScanConfig] = {}
+
+
+def _scan_config(
+    keep: frozenset[str], check: bool, unchecked: frozenset[bytes], pass_over: tuple[str, ...]
+) -> _ScanConfig:
+    # One configuration per distinct set of settings (a few at most in a program), shared by
+    # every decoder made with them; beyond 32 each decoder builds its own.
+    key = (keep, check, unchecked, pass_over)
+    config = _CONFIGS.get(key)
+    if config is None:
+        config = _build_config(*key)
+        if len(_CONFIGS) < 32:
+            _CONFIGS[key] = config
+    return config
+
+
+def _build_config(
+    keep: frozenset[str], check: bool, unchecked: frozenset[bytes], pass_over: tuple[str, ...]
+) -> _ScanConfig:
+    keep_ascii = frozenset(k.encode() for k in keep if k.isascii())
+    config = _ScanConfig(
+        keep_ascii=keep_ascii,
+        kept_marks=(*(b"\n\nevent: " + k + b"\n" for k in sorted(keep_ascii)), b"\n\ndata:"),
+        check=check,
+        unchecked=unchecked,
+        names=frozenset(),
+        patterns=(),
+    )
+    names: list[bytes] = []
+    for name in pass_over:
+        raw = name.encode()
+        if (
+            config.skippable(raw)
+            and raw not in names
+            and len(names) < _MAX_NAMES
+            and len(raw) <= _MAX_CACHED_NAME
+        ):
+            names.append(raw)
+    return attrs.evolve(
+        config,
+        names=frozenset(names),
+        patterns=tuple(b"\nevent: " + n + b"\ndata:" + config.typed(n) for n in names),
+    )
+
+
+class _PassOver:
+    """The pass-over scanner: counts whole events that are not kept, on the bytes."""
+
+    __slots__ = (
+        "config",
+        "cooldown",
+        "hold",
+        "hold_nl",
+        "misses",
+        "names",
+        "own",
+        "passed",
+        "patterns",
+        "region",
+    )
+
+    def __init__(self, config: _ScanConfig) -> None:
+        self.config = config
+        self.names: frozenset[bytes] | set[bytes] = config.names
+        self.patterns: tuple[bytes, ...] | list[bytes] = config.patterns
+        self.own = False  # names and patterns are this scanner's copies
+        self.region = _MAX_REGION
+        self.misses = self.cooldown = 0
+        self.passed = 0
+        self.hold = self.hold_nl = -1
+
+    def _owned(self) -> tuple[set[bytes], list[bytes]]:
+        names, patterns = self.names, self.patterns
+        if not self.own:
+            self.names = names = set(names)
+            self.patterns = patterns = list(patterns)
+            self.own = True
+        assert isinstance(names, set)
+        assert isinstance(patterns, list)
+        return names, patterns
+
+    def learn(self, name: bytes) -> bool:
+        """Whether ``event: NAME`` makes a type that is not kept; remembers it if so."""
+        config = self.config
+        if not config.skippable(name):
+            return False
+        if len(self.names) < _MAX_NAMES and len(name) <= _MAX_CACHED_NAME:
+            names, patterns = self._owned()
+            names.add(name)
+            patterns.append(b"\nevent: " + name + b"\ndata:" + config.typed(name))
+        return True
+
+    def skip(
+        self, data: bytes, p: int, stop: int, nl_hint: int, scan: int, limit: int | None
+    ) -> int:
         r"""Pass over events of the form ``event: NAME\ndata:...\n\n`` that are not kept.
 
-        Called at a block boundary (no partial line, empty buffers, no pending CR); ``stop``
-        is the first CR at or after ``p`` (or ``len(data)``): nothing at or beyond it is
-        passed over. Returns where the general path must continue, or ``len(data)`` when the
-        rest was held raw for the next chunk. ``nl_hint`` and ``scan`` resume the search in a
+        See the contract above the class. ``nl_hint`` and ``scan`` resume the search in a
         block held raw before (-1 when there is none).
         """
         n = len(data)
         find = data.find
         startswith = data.startswith
-        limit = self._max
-        names = self._names
-        region = self._region
+        config = self.config
+        check = config.check
+        region = self.region
         count = 0
-        hold = -1  # when >= 0: hold data[p:] raw, resuming the LF search there
+        hold = -1  # when >= 0: the rest may be held raw, resuming the LF search there
         nl = -1
         while True:
             while p < stop and data[p] == _LF:
@@ -615,9 +852,9 @@ class SSEDecoder:
                     hold = n
                 break
             name = data[p + 7 : nl]
-            if name not in names and not self._skippable(name):
+            if name not in self.names and not self.learn(name):
                 break
-            lead = b"data:" + self._typed(name) if self._check else b"data:"
+            lead = b"data:" + config.typed(name) if check else b"data:"
             if not startswith(lead, nl + 1):
                 if stop == n and n - nl - 1 < len(lead) and lead.startswith(data[nl + 1 :]):
                     hold = n
@@ -634,28 +871,23 @@ class SSEDecoder:
             scan = -1
             if region < _MIN_REGION:
                 region = _MIN_REGION
-        self._index += count
-        self._region = region
+        self.passed = count
+        self.region = region
         if count:
-            self._misses = 0
+            self.misses = 0
         elif hold < 0:
             # Nothing passed over: after repeated misses (a stream whose events all have an
             # id line, say) try less often; the general path gives the same result anyway.
-            self._misses = self._cooldown = min(self._misses + 1, _MAX_COOLDOWN)
-        if hold >= 0:
-            size = n - p
-            if size <= _HOLD_LIMIT and (limit is None or size <= limit):
-                self._raw = data[p:]
-                self._raw_nl = nl - p if nl >= 0 else -1
-                self._raw_scan = hold - p
-                return n
+            self.misses = self.cooldown = min(self.misses + 1, _MAX_COOLDOWN)
+        self.hold = hold
+        self.hold_nl = nl if hold >= 0 else -1
         return p
 
     def _first_kept(self, data: bytes, p: int, r: int) -> int:
         """Return where the first blank line before a possibly kept block is, or -1."""
         first = -1
         find = data.find
-        for mark in self._kept_marks:
+        for mark in self.config.kept_marks:
             at = find(mark, p, r if first < 0 else first)
             if at >= 0:
                 first = at
@@ -680,15 +912,15 @@ class SSEDecoder:
         if not data.startswith(b"event: ", p, nl):
             return -1
         name = data[p + 7 : nl]
-        if name not in self._names and not self._skippable(name):
+        if name not in self.names and not self.learn(name):
             return -1
-        if not data.startswith(b"data:" + self._typed(name), nl + 1):
+        if not data.startswith(b"data:" + self.config.typed(name), nl + 1):
             return -1
         blocks, rest = divmod(data.count(b"\n", p, r), 3)
         if rest or data.count(b"\n\nevent: ", p, r) != blocks - 1:
             return 0
         need = blocks - 1
-        patterns = self._patterns
+        patterns = self.patterns
         best = best_at = 0
         for i, pattern in enumerate(patterns):
             if not need:
@@ -698,27 +930,6 @@ class SSEDecoder:
             if found > best:
                 best, best_at = found, i
         if best_at:
-            patterns.insert(0, patterns.pop(best_at))  # the most frequent name first
+            _, own = self._owned()
+            own.insert(0, own.pop(best_at))  # the most frequent name first
         return 0 if need else blocks
-
-    def _fail(
-        self, out: list[tuple[int, int, ServerSentEvent]]
-    ) -> list[tuple[int, int, ServerSentEvent]]:
-        limit = self._max
-        assert limit is not None
-        self._error = EventTooLargeError(
-            f"an event is larger than max_event_size ({limit} bytes)",
-            limit=limit,
-            event_index=self._index,
-            byte_offset=self._block_start,
-        )
-        if out:
-            return out  # completed events first; the error comes with the next call
-        raise self._error
-
-    def _reset_block(self) -> None:
-        self._block_start = -1
-        self._parts = []
-        self._type = b""
-        self._block_retry = None
-        self._id_buffer = self._last_id
