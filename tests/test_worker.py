@@ -6,6 +6,8 @@ never with usagetally's own functions.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import random
 import threading
@@ -371,7 +373,14 @@ async def test_cancellation_while_producers_are_blocked() -> None:
 
             async def produce(i: int) -> None:
                 sink = worker.open(i)
-                for event in events(i, deltas=6):
+                for k, event in enumerate(events(i, deltas=6)):
+                    if k == 0:
+                        # Queued (send() takes an item at once while none of its stream
+                        # is queued): the later sends queue behind it and block.
+                        with contextlib.suppress(anyio.WouldBlock):
+                            sink.send_nowait(event)
+                            accepted[i] += 1
+                            continue
                     await sink.send(event)
                     accepted[i] += 1
 
@@ -615,3 +624,28 @@ def test_sync_worker_raises_the_first_callback_error_at_exit() -> None:
                 for event in events(0):
                     sink.send_from_thread(event)
     assert worker.totals.requests == 2
+
+
+async def test_a_loop_of_sends_that_never_waits_still_ends_when_cancelled() -> None:
+    # send() enters the scheduler only when it must wait, and checks cancellation on a
+    # stream's first item and every 32nd: a loop of sends still ends, and what it sent is
+    # counted exactly.
+    plan = events(3, deltas=100)
+    async with UsageWorker() as worker:
+        sink = worker.open("k")
+        sent = 0
+        with anyio.CancelScope() as scope:
+            for event in plan:
+                if sent == 5:
+                    scope.cancel()
+                await sink.send(event)
+                sent += 1
+        assert scope.cancelled_caught
+        assert 5 <= sent <= 5 + 32
+        assert worker.events_processed == sent
+        assert wire(worker.partial("k")) == merged(plan[:sent])
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await worker.open("first").send(plan[0])
+        assert scope.cancelled_caught
+        assert worker.events_processed == sent

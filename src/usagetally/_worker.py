@@ -122,9 +122,9 @@ def _unexpected(feeder: Feeder, exc: Exception) -> StreamError:
 
 
 class _Stream:
-    """The worker's record of one stream (changed by the dispatcher only)."""
+    """The worker's record of one stream (changed by the dispatcher, or by a send it lets)."""
 
-    __slots__ = ("done", "feeder", "key", "model", "result")
+    __slots__ = ("done", "feeder", "key", "model", "queued", "result", "sent")
 
     def __init__(self, key: Hashable, model: str | None, feeder: Feeder) -> None:
         self.key = key
@@ -132,6 +132,10 @@ class _Stream:
         self.feeder = feeder
         self.result: StreamResult | None = None
         self.done: anyio.Event | None = None  # made when someone waits for the result
+        # This stream's messages sent into the buffer and not yet handled by the dispatcher.
+        # While it is 0, UsageSink.send handles the stream's next item itself (see there).
+        self.queued = 0
+        self.sent = 0  # calls of UsageSink.send
 
 
 class UsageSink:
@@ -178,10 +182,13 @@ class UsageSink:
     async def send(self, item: Any) -> None:
         """Send the stream's next item, waiting while the worker's buffer is full.
 
-        The item is counted if and only if this returns. Cancellation is taken only before
-        the item is offered; a send that has to wait for room then waits, shielded, until
-        the worker takes the item (the worker never waits for anything but items, so that
-        is soon) or refuses it by stopping.
+        The item is counted if and only if this returns. While none of this stream's items
+        waits in the worker's buffer, the item is taken at once, in the calling task, without
+        entering the scheduler; otherwise it joins the buffer. Cancellation is taken only
+        before the item is offered, and checked on the stream's first item and then on every
+        32nd; a send that has to wait for room then waits, shielded, until the worker takes
+        the item (the worker never waits for anything but items, so that is soon) or
+        refuses it by stopping.
 
         Args:
             item: Bytes or an event.
@@ -191,9 +198,33 @@ class UsageSink:
                 taken.
 
         """
-        await anyio.lowlevel.checkpoint()
+        worker = self._worker
+        record = self._record
+        # The scheduler is not entered per item: a round trip costs more than the item
+        # (issue 16). The task yields when the buffer is full, and wherever its source
+        # awaits; cancellation is checked on the first item and then every 32nd (the check
+        # alone costs about a third of an item), so a loop of sends still ends when cancelled.
+        record.sent += 1
+        if record.sent & 31 == 1:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        if not record.queued and worker._state == "running":
+            # Nothing of this stream waits in the buffer: this item is the stream's next in
+            # every order (streams are independent), so it is taken here and now, as the
+            # dispatcher would take it, without a round trip through the buffer and the
+            # scheduler. Closing a stream (and so its callbacks) still goes through the
+            # dispatcher. The checks are those of _message.
+            if self._closed:
+                raise LocalUsageError(f"the sink of stream {self.key!r} is closed")
+            if worker._stopping:
+                raise LocalUsageError("the worker is shutting down and accepts no more items")
+            if item.__class__ is not bytes and isinstance(item, (bytearray, memoryview)):
+                item = bytes(item)
+            if record.result is None:
+                worker._take(record, item)
+            return
         message = self._message(item)
-        send = self._worker._send
+        send = worker._send
+        record.queued += 1
         try:
             try:
                 send.send_nowait(message)
@@ -204,6 +235,7 @@ class UsageSink:
                 with anyio.CancelScope(shield=True):
                     await send.send(message)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            record.queued -= 1
             raise LocalUsageError("the worker has stopped; the item was not taken") from None
 
     def send_nowait(self, item: Any) -> None:
@@ -218,10 +250,16 @@ class UsageSink:
 
         """
         message = self._message(item)
+        record = self._record
+        record.queued += 1
         try:
             self._worker._send.send_nowait(message)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            record.queued -= 1
             raise LocalUsageError("the worker has stopped; the item was not taken") from None
+        except anyio.WouldBlock:
+            record.queued -= 1
+            raise
 
     async def close(self, error: BaseException | None = None) -> None:
         """End the stream: the worker finishes it after the items sent before.
@@ -244,14 +282,17 @@ class UsageSink:
         if self._worker._stopping:
             return  # the shutdown finishes every open stream
         message = (self._record, _end_marker(error))
+        worker = self._worker
+        record = self._record
+        record.queued += 1
         try:
             try:
-                self._worker._send.send_nowait(message)
+                worker._send.send_nowait(message)
             except anyio.WouldBlock:
                 with anyio.CancelScope(shield=True):  # as in send()
-                    await self._worker._send.send(message)
+                    await worker._send.send(message)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the worker stopped meanwhile and finished the stream
+            record.queued -= 1  # the worker stopped meanwhile and finished the stream
 
     def send_from_thread(self, item: Any) -> None:
         """Send the next item from a thread that is not the event loop's.
@@ -492,6 +533,7 @@ class UsageWorker:
                         message = await receive.receive()
                     if message is _STOP:
                         break
+                    message[0].queued -= 1
                     self._handle(message)
             except anyio.EndOfStream:
                 pass
@@ -505,6 +547,7 @@ class UsageWorker:
                     except (anyio.WouldBlock, anyio.EndOfStream):
                         break
                     if message is not _STOP:
+                        message[0].queued -= 1
                         self._handle(message)
                 receive.close()
                 for record in list(self._streams.values()):
@@ -524,7 +567,12 @@ class UsageWorker:
                 feeder.fail_from(item.exc)
             self._finish(record)
             return
+        self._take(record, item)
+
+    def _take(self, record: _Stream, item: Any) -> None:
+        # One item of an unfinished stream.
         self._events += 1
+        feeder = record.feeder
         if feeder.error is None and feeder.acc.error is None:
             try:
                 feeder.feed(item)
