@@ -7,7 +7,6 @@ never with usagetally's own functions.
 from __future__ import annotations
 
 import contextlib
-
 import json
 import random
 import threading
