@@ -271,3 +271,22 @@ def test_public_name_has_a_reference_entry(module: str, name: str) -> None:
 def test_the_testing_kit_is_documented_whole() -> None:
     # usagetally.testing is documented by automodule, which takes the names in its __all__.
     assert re.search(r"^\.\. automodule:: usagetally\.testing\n   :members:$", _DOCS, re.MULTILINE)
+
+
+def test_the_async_layer_is_imported_on_first_use() -> None:
+    # `import usagetally` leaves anyio, the async layer and the worker out until one of
+    # their names is read (the package's __getattr__); __all__ and dir() list them anyway.
+    code = (
+        "import json, sys, usagetally; "
+        "before = [m for m in ('anyio', 'usagetally._aio', 'usagetally._worker') "
+        "if m in sys.modules]; "
+        "listed = all(n in dir(usagetally) for n in usagetally.__all__); "
+        "worker = usagetally.UsageWorker.__module__; "
+        "print(json.dumps([before, listed, worker, 'anyio' in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(result.stdout) == [[], True, "usagetally._worker", True]
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        usagetally.nothing  # noqa: B018

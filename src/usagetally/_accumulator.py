@@ -37,7 +37,7 @@ import json
 import logging
 import operator
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -59,6 +59,9 @@ from ._models import BetaMessageDeltaUsage, BetaUsage
 from ._sdk_events import as_event_mapping
 from ._sse import SSEDecoder
 
+if TYPE_CHECKING:
+    import cattrs
+
 __all__ = ["Policy", "UsageAccumulator"]
 
 Policy = Literal["warn", "strict", "off"]
@@ -77,7 +80,18 @@ _CUMULATIVE = (
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
 )
-_strict_converter = make_converter(strict=True)
+_strict: list[cattrs.Converter] = []  # the strict converter, built by the first strict one
+
+
+def _strict_converter() -> cattrs.Converter:
+    # Built on first use: most programs never ask for strict types, and building a
+    # converter is a sizeable part of `import usagetally`. Two threads building it at once
+    # build two equal converters; the first one kept is used from then on.
+    if not _strict:
+        _strict.append(make_converter(strict=True))
+    return _strict[0]
+
+
 # What a delta's usage can carry as known fields, and the fields only BetaUsage knows.
 _DELTA_FIELDS = frozenset(a.name for a in attrs.fields(BetaMessageDeltaUsage)) - {"unknown_fields"}
 _USAGE_FIELDS = frozenset(a.name for a in attrs.fields(BetaUsage)) - {"unknown_fields"}
@@ -135,7 +149,7 @@ class UsageAccumulator:
                 f"max_event_size must be None or an int >= 0, got {max_event_size!r}"
             )
         self._policy = policy
-        self._converter = _strict_converter if strict_types else converter
+        self._converter = _strict_converter() if strict_types else converter
         # The decoder's driving interface is SSEDecoder.feed_located / paused / resume / keep
         # (documented there). It pauses after message_stop and after untyped events (one may
         # be message_stop), so that `keep` can be widened before the next event is read; and
