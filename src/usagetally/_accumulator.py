@@ -263,6 +263,8 @@ class UsageAccumulator:
                 if not decoder.paused:
                     break
                 dispatched = decoder.resume()
+            if self._head is not None and self._usage is not None:
+                self._head = None  # only a body without message_start is described by it
         except StreamError as exc:
             if exc is not self._error:
                 raise self._fail(exc) from None

@@ -198,7 +198,7 @@ class SSEDecoder:
             raise LocalUsageError(f"pause_bytes must be None or an int >= 0, got {pause_bytes!r}")
         self._max = max_event_size
         self._check = check_type
-        self._unchecked = frozenset(k.encode() for k in unchecked)
+        self._unchecked = _encoded(unchecked)
         self._pass_over = tuple(pass_over)
         self._pause_after = frozenset(pause_after)
         self._pause_bytes = _MAX_REGION if pause_bytes is None else pause_bytes
@@ -691,6 +691,20 @@ class _ScanConfig:
         # Whether `event: NAME` makes a type that is not kept. Only ASCII names are judged on
         # the bytes (their decoding is the identity); an empty one means "message".
         return bool(name) and name.isascii() and name not in self.keep_ascii
+
+
+_ENCODED: dict[frozenset[str], frozenset[bytes]] = {}
+
+
+def _encoded(names: Collection[str]) -> frozenset[bytes]:
+    # The names as bytes, one shared set per distinct collection (a few in a program).
+    key = frozenset(names)
+    found = _ENCODED.get(key)
+    if found is None:
+        found = frozenset(k.encode() for k in key)
+        if len(_ENCODED) < 32:
+            _ENCODED[key] = found
+    return found
 
 
 _CONFIGS: dict[tuple[frozenset[str], bool, frozenset[bytes], tuple[str, ...]], _ScanConfig] = {}
