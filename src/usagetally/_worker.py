@@ -219,8 +219,16 @@ class UsageSink:
                 raise LocalUsageError("the worker is shutting down and accepts no more items")
             if item.__class__ is not bytes and isinstance(item, (bytearray, memoryview)):
                 item = bytes(item)
-            if record.result is None:
-                worker._take(record, item)
+            if record.result is None:  # what _take does, inlined: this is per item
+                worker._events += 1
+                feeder = record.feeder
+                if feeder.error is None and feeder.acc.error is None:
+                    try:
+                        feeder.feed(item)
+                    except StreamError:
+                        pass  # kept; the stream's result will carry it
+                    except Exception as exc:  # such as a logging handler that raised
+                        feeder.fail(_unexpected(feeder, exc))
             return
         message = self._message(item)
         send = worker._send
