@@ -126,11 +126,17 @@ class SSEDecoder:
             data's first bytes.
         unchecked: Event types never checked (``ping``, for a caller that drops pings by
             name, as the anthropic SDK does).
+        pause_after: Event types after which a read pauses (see :meth:`feed_located`).
+        pause_bytes: A read also pauses once the events it returns carry more than this
+            many bytes of data (None: never).
+        pass_over: Event types the caller expects not to keep, known in advance rather than
+            learnt one by one (it changes no result, only how soon the pass-over starts).
 
     Raises:
         ValueError: ``max_event_size`` is negative.
-        LocalUsageError: ``max_event_size`` is not an int.
-        TypeError: ``keep`` is a string.
+        LocalUsageError: ``max_event_size`` is not an int, or ``pause_bytes`` is not None
+            or an int >= 0.
+        TypeError: ``keep``, ``unchecked``, ``pause_after`` or ``pass_over`` is a string.
 
     Example:
         >>> decoder = SSEDecoder()
