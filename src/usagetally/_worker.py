@@ -222,9 +222,14 @@ class UsageSink:
             if record.result is None:  # what _take does, inlined: this is per item
                 worker._events += 1
                 feeder = record.feeder
-                if feeder.error is None and feeder.acc.error is None:
+                # (A failed accumulator raises its own error again, which is kept, and
+                # Feeder.fail records nothing over it: no need to ask it first.)
+                if feeder.error is None:
                     try:
-                        feeder.feed(item)
+                        if item.__class__ is bytes and feeder.kind == "bytes":
+                            feeder.acc.feed(item)  # what Feeder.feed does for bytes
+                        else:
+                            feeder.feed(item)
                     except StreamError:
                         pass  # kept; the stream's result will carry it
                     except Exception as exc:  # such as a logging handler that raised
