@@ -344,8 +344,10 @@ def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
 
     Precedence, as the library documents it: an event is read first (the usage events, and
     events without a name, are JSON-decoded: malformed data fails there), then judged by its
-    place (only ``ping`` may follow ``message_stop``), then merged. ``content_block_*`` and
-    unknown named events are never decoded.
+    place (only ``ping`` may follow ``message_stop``), then merged. What an event is: its
+    JSON ``type`` (docs/semantics.md, section 4, rule 8), but ``ping`` is never read and
+    ``error`` is an error whatever its data; other named events are decoded only when their
+    data does not begin with ``{"type":"NAME"`` for their own name.
     """
     state: Json | None = None
     deltas = 0
@@ -358,16 +360,34 @@ def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
 
     for index, (name, data, offset) in enumerate(events):
         obj: Any = None
-        if name in _USAGE_EVENTS or name == "message":
+        if name == "error":  # an error whatever its data
+            try:
+                obj = json.loads(data)
+            except (ValueError, RecursionError):
+                obj = None
+            if not isinstance(obj, dict):
+                obj = {}
+        elif name in _USAGE_EVENTS or name == "message":
             try:
                 obj = json.loads(data)
             except ValueError:
                 return fail("MalformedEventError", index, offset)
             if not isinstance(obj, dict):
                 return fail("MalformedEventError", index, offset)
-            if name == "message":
-                kind = obj.get("type")
-                name = kind if isinstance(kind, str) else ""
+            kind = obj.get("type")
+            if isinstance(kind, str):
+                name = kind  # the JSON type decides
+            elif name == "message":
+                name = ""
+        elif name != "ping" and not data.startswith('{"type":"' + name + '"'):
+            # Any other name is passed over only when its data begins with its own type;
+            # otherwise the type, if the data has one, decides.
+            try:
+                other = json.loads(data)
+            except (ValueError, RecursionError):
+                other = None
+            if isinstance(other, dict) and isinstance(other.get("type"), str):
+                name, obj = other["type"], other
         if stopped and name != "ping":
             passed_over = obj is None and name != "ping"
             return fail("EventOrderError", index, offset, offset_may_be_missing=passed_over)
