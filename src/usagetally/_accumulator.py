@@ -46,7 +46,9 @@ from ._errors import (
     EventOrderError,
     IncompleteStreamError,
     InconsistentUsageError,
+    LocalTypeError,
     LocalUsageError,
+    LocalValueError,
     MalformedEventError,
     StreamError,
     StreamErrorEvent,
@@ -128,11 +130,10 @@ class UsageAccumulator:
         max_event_size: int | None = None,
     ) -> None:
         if policy not in ("warn", "strict", "off"):
-            raise LocalUsageError(f"policy must be 'warn', 'strict' or 'off', got {policy!r}")
+            raise LocalValueError(f"policy must be 'warn', 'strict' or 'off', got {policy!r}")
         if max_event_size is not None and (type(max_event_size) is not int or max_event_size < 0):
-            raise LocalUsageError(
-                f"max_event_size must be None or an int >= 0, got {max_event_size!r}"
-            )
+            bad = LocalTypeError if type(max_event_size) is not int else LocalValueError
+            raise bad(f"max_event_size must be None or an int >= 0, got {max_event_size!r}")
         self._policy = policy
         self._converter = _strict_converter if strict_types else converter
         self._decoder = SSEDecoder(
@@ -223,7 +224,7 @@ class UsageAccumulator:
 
         """
         if type(chunk) is not bytes and not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
+            raise LocalTypeError(f"feed() takes bytes, got {type(chunk).__name__}")
         self._check_not_busy()
         self._enter("bytes")
         head = self._head
@@ -265,7 +266,7 @@ class UsageAccumulator:
         """
         bad: object = data if isinstance(event, str) else event
         if not isinstance(bad, str):
-            raise LocalUsageError(f"feed_sse() takes two strings, got a {type(bad).__name__}")
+            raise LocalTypeError(f"feed_sse() takes two strings, got a {type(bad).__name__}")
         self._check_not_busy()
         self._enter("events")
         index = self._index
@@ -287,11 +288,19 @@ class UsageAccumulator:
             event: The event's type.
 
         Raises:
-            StreamError: As :meth:`feed`.
-            LocalUsageError: As :meth:`feed`.
+            StreamError: As :meth:`feed` (after an error, the same error again).
+            LocalUsageError: ``event`` is not a string, or as :meth:`feed`.
 
         """
-        if self._mode != "events" or self._stopped_at is not None or self._busy:
+        if (
+            self._mode != "events"
+            or self._stopped_at is not None
+            or self._busy
+            or self._error is not None
+            or type(event) is not str
+        ):
+            if not isinstance(event, str):
+                raise LocalTypeError(f"feed_skipped() takes a string, got {type(event).__name__}")
             self._check_not_busy()
             self._enter("events")
             self._dispatch(event, None, self._index, None)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._converter import converter as _default_converter
+from ._errors import LocalTypeError, check_argument_type
 from ._install import install_hint
 from ._models import BetaUsage
 
@@ -78,6 +79,7 @@ def to_sdk_usage(usage: BetaUsage, *, converter: cattrs.Converter | None = None)
     ('anthropic.types.beta.beta_usage', 3)
 
     """
+    check_argument_type(usage, BetaUsage, "to_sdk_usage(usage)")
     _require_sdk()
     import pydantic
     from anthropic.types.beta import BetaUsage as SdkBetaUsage
@@ -123,6 +125,10 @@ def from_sdk_usage(
     """
     _require_sdk()
     conv = _default_converter if converter is None else converter
+    if not callable(getattr(obj, "to_dict", None)):
+        raise LocalTypeError(
+            f"from_sdk_usage(obj) must be an anthropic SDK usage, got {type(obj).__name__}"
+        )
     wire = obj.to_dict(mode="json", warnings=False)
     result: BetaUsage = conv.structure(wire, BetaUsage)
     return result

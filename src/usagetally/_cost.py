@@ -50,7 +50,13 @@ from typing import Any
 import attrs
 
 from . import _figures
-from ._errors import LocalUsageError, MissingPriceError, PriceTableError
+from ._errors import (
+    LocalUsageError,
+    LocalValueError,
+    MissingPriceError,
+    PriceTableError,
+    check_argument_type,
+)
 from ._models import BetaUsage, IterationUsage
 
 __all__ = ["CATEGORIES", "Cost", "PriceTable", "billed_cost"]
@@ -362,7 +368,7 @@ expected a non-negative integer, got 250000.0
         file = Path(path)
         suffix = file.suffix.lower()
         if suffix not in (".json", ".toml"):
-            raise LocalUsageError(f"{file}: a price table is a .json or .toml file")
+            raise LocalValueError(f"{file}: a price table is a .json or .toml file")
         data: Any
         if suffix == ".json":
             text = file.read_text(encoding="utf-8")
@@ -692,6 +698,8 @@ def billed_cost(usage: BetaUsage, *, model: str | None, prices: PriceTable) -> C
     Decimal('0.057660')
 
     """
+    check_argument_type(usage, BetaUsage, "billed_cost(usage)")
+    check_argument_type(prices, PriceTable, "billed_cost(prices)")
     bill = _Bill()
     with decimal.localcontext(_EXACT):
         service = _service_multiplier(usage, prices, bill)

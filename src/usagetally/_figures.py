@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from . import _cost  # imports this module too: each reads the other's names at call time
-from ._errors import MissingPriceError
+from ._errors import MissingPriceError, check_argument_type
 from ._models import BetaUsage, IterationUsage
 
 __all__ = [
@@ -181,6 +181,7 @@ def billed_totals(usage: BetaUsage) -> TokenCounts:
     (203000, 4500)
 
     """
+    check_argument_type(usage, BetaUsage, "billed_totals(usage)")
     if not usage.iterations:
         return TokenCounts.of(usage)
     return _sum(_billed_entries(usage.iterations))
@@ -199,6 +200,7 @@ def context_window_tokens(usage: BetaUsage) -> int:
         The number of tokens in the context window.
 
     """
+    check_argument_type(usage, BetaUsage, "context_window_tokens(usage)")
     for entry in reversed(usage.iterations or ()):
         if entry.type in ("message", "fallback_message"):
             return TokenCounts.of(entry).input_side
@@ -219,6 +221,7 @@ def totals_by_model(usage: BetaUsage, *, model: str | None = None) -> dict[str |
         Billed counts keyed by model, in order of first appearance.
 
     """
+    check_argument_type(usage, BetaUsage, "totals_by_model(usage)")
     if not usage.iterations:
         return {model: TokenCounts.of(usage)}
     totals: dict[str | None, TokenCounts] = {}
@@ -241,6 +244,7 @@ def totals_by_type(usage: BetaUsage) -> dict[str, TokenCounts]:
         Counts keyed by iteration type, in order of first appearance.
 
     """
+    check_argument_type(usage, BetaUsage, "totals_by_type(usage)")
     if not usage.iterations:
         return {"message": TokenCounts.of(usage)}
     totals: dict[str, TokenCounts] = {}
@@ -380,6 +384,7 @@ def cache_writes(usage: BetaUsage) -> CacheWrites:
 unsplit_input_tokens=200)
 
     """
+    check_argument_type(usage, BetaUsage, "cache_writes(usage)")
     if not usage.iterations:
         return CacheWrites.of(usage)
     total = CacheWrites()
@@ -440,6 +445,7 @@ class UsageTotals:
             (then it is counted in :attr:`unpriced_requests`).
 
         """
+        check_argument_type(usage, BetaUsage, "UsageTotals.add(usage)")
         cost = None
         if self._prices is not None:
             try:
@@ -476,6 +482,7 @@ class UsageTotals:
             other: Totals to add (left unchanged).
 
         """
+        check_argument_type(other, UsageTotals, "UsageTotals.merge(other)")
         for key, counts in other._by_model.items():
             self._by_model[key] = self._by_model.get(key, TokenCounts()) + counts
         for name, value in other._server_tools.items():

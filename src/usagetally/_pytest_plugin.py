@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._errors import LocalTypeError
 from ._install import install_hint
 
 if TYPE_CHECKING:
@@ -148,7 +149,9 @@ def sse_transcript() -> Callable[..., bytes]:
         if events is None:
             events = testing.text_stream(**text_stream_kwargs)
         elif text_stream_kwargs:
-            raise TypeError("sse_transcript takes either events or text_stream arguments, not both")
+            raise LocalTypeError(
+                "sse_transcript takes either events or text_stream arguments, not both"
+            )
         return testing.sse_bytes(events, line_ending=line_ending)
 
     return make

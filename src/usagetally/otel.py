@@ -56,7 +56,7 @@ except ImportError as exc:
 from . import __version__
 from ._aio import UsageHook as _UsageHook
 from ._cost import PriceTable, billed_cost
-from ._errors import LocalUsageError, MissingPriceError
+from ._errors import LocalTypeError, MissingPriceError, check_argument_type
 from ._figures import (
     TokenCounts,
     billed_totals,
@@ -239,6 +239,8 @@ def span_attributes(
         The attributes, ready for ``span.set_attributes``.
 
     """
+    if usage is not None:
+        check_argument_type(usage, BetaUsage, "span_attributes(usage)")
     return _checked(_span_attributes(usage, model, complete))
 
 
@@ -450,6 +452,8 @@ def record_usage(
         metric_attributes: Extra attributes for every metric point.
 
     """
+    if usage is not None:
+        check_argument_type(usage, BetaUsage, "record_usage(usage)")
     target = span if span is not None else trace.get_current_span()
     if target.is_recording():
         target.set_attributes(span_attributes(usage, model=model, complete=complete))
@@ -495,9 +499,9 @@ def otel_hook(
             meter if meter is not None else get_meter("usagetally", __version__), prices=prices
         )
     elif meter is not None:
-        raise LocalUsageError("give otel_hook either a meter or metrics, not both")
+        raise LocalTypeError("give otel_hook either a meter or metrics, not both")
     elif prices is not None:
-        raise LocalUsageError(
+        raise LocalTypeError(
             "give otel_hook prices or metrics, not both: pass prices to the UsageMetrics"
         )
     instruments = metrics

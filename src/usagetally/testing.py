@@ -48,7 +48,7 @@ import attrs
 
 from . import _models
 from ._converter import converter
-from ._errors import UsageDiagnostic
+from ._errors import LocalTypeError, LocalValueError, UsageDiagnostic
 
 if TYPE_CHECKING:
     from anthropic import Anthropic, AsyncAnthropic
@@ -124,7 +124,7 @@ def _fields(**fields: Any) -> dict[str, Any]:
 def _split(cache_creation_arg: _CacheSplitArg, total: int | None) -> Any:
     if isinstance(cache_creation_arg, str):
         if cache_creation_arg != "auto":
-            raise ValueError(
+            raise LocalValueError(
                 f"cache_creation must be a mapping, None or 'auto', got {cache_creation_arg!r}"
             )
         return None if total is None else cache_creation(total, 0)
@@ -786,7 +786,7 @@ def sse_bytes(events: Iterable[Mapping[str, Any]], line_ending: str = "\n") -> b
         The transcript.
 
     Raises:
-        ValueError: ``line_ending`` is not one of the three.
+        LocalValueError: ``line_ending`` is not one of the three.
 
     >>> sse_bytes([ping(), message_stop()])
     b'event: ping\ndata: {"type":"ping"}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'
@@ -795,7 +795,7 @@ def sse_bytes(events: Iterable[Mapping[str, Any]], line_ending: str = "\n") -> b
 
     """
     if line_ending not in _LINE_ENDINGS:
-        raise ValueError(f"line_ending must be '\\n', '\\r\\n' or '\\r', got {line_ending!r}")
+        raise LocalValueError(f"line_ending must be '\\n', '\\r\\n' or '\\r', got {line_ending!r}")
     return b"".join(_encode_event(event, line_ending) for event in events)
 
 
@@ -817,14 +817,14 @@ def chunks_fixed(data: bytes, size: int) -> list[bytes]:
         The chunks, in order; an empty list for empty ``data``.
 
     Raises:
-        ValueError: ``size`` is less than 1.
+        LocalValueError: ``size`` is less than 1.
 
     >>> chunks_fixed(b"abcdefg", 3)
     [b'abc', b'def', b'g']
 
     """
     if size < 1:
-        raise ValueError(f"size must be at least 1, got {size}")
+        raise LocalValueError(f"size must be at least 1, got {size}")
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
@@ -860,7 +860,7 @@ def random_chunks(data: bytes, seed: int | str, max_size: int = 32) -> list[byte
         The chunks, in order; joined they give back ``data``.
 
     Raises:
-        ValueError: ``max_size`` is less than 1.
+        LocalValueError: ``max_size`` is less than 1.
 
     >>> chunks = random_chunks(b"event: ping\n\n", seed=7, max_size=4)
     >>> b"".join(chunks), all(1 <= len(c) <= 4 for c in chunks)
@@ -870,7 +870,7 @@ def random_chunks(data: bytes, seed: int | str, max_size: int = 32) -> list[byte
 
     """
     if max_size < 1:
-        raise ValueError(f"max_size must be at least 1, got {max_size}")
+        raise LocalValueError(f"max_size must be at least 1, got {max_size}")
     rng = random.Random(seed)
     chunks = []
     offset = 0
@@ -976,7 +976,7 @@ def replay_source(
         An async iterator of bytes (it needs no closing).
 
     Raises:
-        ValueError: ``chunk_size`` is less than 1, or ``fail_at`` is not between 0 and the
+        LocalValueError: ``chunk_size`` is less than 1, or ``fail_at`` is not between 0 and the
             number of events.
 
     >>> import anyio
@@ -996,11 +996,11 @@ def replay_source(
         data = sse_bytes(data_or_events)
     ends = _event_ends(data)
     if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        raise LocalValueError(f"chunk_size must be at least 1, got {chunk_size}")
     limit = len(data)
     if fail_at is not None:
         if not 0 <= fail_at <= len(ends):
-            raise ValueError(
+            raise LocalValueError(
                 f"fail_at must be between 0 and {len(ends)} (the number of events), got {fail_at}"
             )
         limit = ends[fail_at - 1] if fail_at > 0 else 0
@@ -1195,12 +1195,12 @@ def _to_wire(obj: object, side: str) -> dict[str, Any]:
     elif callable(getattr(obj, "to_dict", None)):
         data = obj.to_dict()  # type: ignore[attr-defined]
     else:
-        raise TypeError(
+        raise LocalTypeError(
             f"{side} must be a usagetally model, an anthropic SDK model or a dict, "
             f"got {type(obj).__name__}"
         )
     if not isinstance(data, Mapping):
-        raise TypeError(f"{side} is not an object once converted, got {type(data).__name__}")
+        raise LocalTypeError(f"{side} is not an object once converted, got {type(data).__name__}")
     result: dict[str, Any] = _plain(data)
     return result
 
@@ -1245,7 +1245,7 @@ class _Differ:
         regexes = []
         for pattern in patterns:
             if not isinstance(pattern, str) or not _PATH.fullmatch(pattern):
-                raise ValueError(
+                raise LocalValueError(
                     f"ignore paths look like 'cache_creation' or 'iterations[1].output_tokens' "
                     f"(or 'iterations[*].model'), got {pattern!r}"
                 )
@@ -1315,8 +1315,8 @@ def usage_diff(actual: object, expected: object, *, ignore: Collection[str] = ()
         the entries both have. Empty when the usages are equal.
 
     Raises:
-        TypeError: A side is not a usage object or a mapping.
-        ValueError: An ignore path is malformed.
+        LocalTypeError: A side is not a usage object or a mapping.
+        LocalValueError: An ignore path is malformed.
 
     >>> usage_diff({"input_tokens": 10, "output_tokens": 5, "service_tier": None},
     ...            {"input_tokens": 10, "output_tokens": 6, "cache_read_input_tokens": 3})
@@ -1344,8 +1344,8 @@ def assert_usage(actual: object, expected: object, *, ignore: Collection[str] = 
 
     Raises:
         AssertionError: The usages differ; the message has one line per differing path.
-        TypeError: A side is not a usage object or a mapping.
-        ValueError: An ignore path is malformed.
+        LocalTypeError: A side is not a usage object or a mapping.
+        LocalValueError: An ignore path is malformed.
 
     >>> from usagetally import BetaUsage
     >>> assert_usage(BetaUsage(input_tokens=10, output_tokens=5),
