@@ -38,6 +38,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 from strategies import message_delta_usage_payloads
 
@@ -111,16 +112,10 @@ _COUNTS = (
 )
 _CUMULATIVE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 # What the SDK's accumulator copies from a message_delta (anthropic 2.12.0,
-# lib/streaming/_beta_messages.py, accumulate_event): known fields only, when not null.
-SDK_DELTA_FIELDS = (
-    "output_tokens",
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "server_tool_use",
-    "output_tokens_details",
-    "iterations",
-    "fallback_credit",
+# lib/streaming/_beta_messages.py, accumulate_event): known fields only (the fields of its
+# MessageDeltaUsage, which are BetaMessageDeltaUsage's), when not null.
+SDK_DELTA_FIELDS = tuple(
+    a.name for a in attrs.fields(BetaMessageDeltaUsage) if a.name != "unknown_fields"
 )
 _UNKNOWN_EVENTS = ("mystery_event", "message_annotation", "content_block_citation", "x")
 _UNKNOWN_ENTRY_TYPES = ("tool_search_message", "retry", "web_fetch_message")

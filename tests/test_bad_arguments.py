@@ -229,7 +229,7 @@ def test_from_sdk_usage_refuses_what_is_not_an_sdk_usage() -> None:
 
 def test_a_tap_refuses_what_is_not_an_async_iterable_when_read() -> None:
     async def read() -> None:
-        async for _ in usagetally.tap(1):
+        async for _ in usagetally.tap(1):  # type: ignore[call-overload]
             pass  # pragma: no cover - never reached
 
     import anyio

@@ -540,7 +540,8 @@ def billed(usage: dict[str, Any]) -> tuple[int, int]:
     entries = usage.get("iterations") or []
     if not entries:
         return usage["input_tokens"], usage["output_tokens"]
-    serving = next((i for i, e in enumerate(entries) if e["type"] == "fallback_message"), None)
+    fallbacks = [i for i, e in enumerate(entries) if e["type"] == "fallback_message"]
+    serving = fallbacks[-1] if fallbacks else None  # the serving attempt: the last fallback
     kept = [
         e
         for i, e in enumerate(entries)

@@ -58,6 +58,7 @@ from ._errors import (
     check_argument_type,
 )
 from ._models import BetaUsage, IterationUsage
+from ._wire import ITERATION_TYPES
 
 __all__ = ["CATEGORIES", "Cost", "PriceTable", "billed_cost"]
 
@@ -67,7 +68,6 @@ CATEGORIES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h
 _RATES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 _REQUIRED_RATES = ("input", "output")
 _MILLION_EXPONENT = -6  # rates are per million tokens: scaleb(-6) divides exactly
-_KNOWN_TYPES = frozenset({"message", "compaction", "advisor_message", "fallback_message"})
 _EXECUTOR_TYPES = frozenset({"message", "compaction"})
 _UNPRICED_GEOS = frozenset({"global", "not_available"})
 _SNAPSHOT = re.compile(r"(.+)-\d{8}")
@@ -706,7 +706,7 @@ def billed_cost(usage: BetaUsage, *, model: str | None, prices: PriceTable) -> C
         fast = _wants_fast(usage, bill)
         for entry in _figures.billed_entries(usage):
             kind = "message" if isinstance(entry, BetaUsage) else entry.type
-            if kind not in _KNOWN_TYPES:
+            if kind not in ITERATION_TYPES:
                 bill.unpriced[
                     f"iteration entries of type {kind!r} (their tokens have no known price)"
                 ] = None

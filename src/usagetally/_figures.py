@@ -34,6 +34,7 @@ import attrs
 from . import _cost  # imports this module too: each reads the other's names at call time
 from ._errors import MissingPriceError, check_argument_type
 from ._models import BetaUsage, IterationUsage
+from ._wire import COUNT_FIELDS, ITERATION_TYPES, serving_index, top_level_entries
 
 __all__ = [
     "CacheWrites",
@@ -47,13 +48,6 @@ __all__ = [
     "totals_by_model",
     "totals_by_type",
 ]
-
-_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -122,18 +116,17 @@ def _sum(items: Iterable[BetaUsage | IterationUsage]) -> TokenCounts:
     return _sum_counts(TokenCounts.of(item) for item in items)
 
 
-_KNOWN_TYPES = frozenset({"message", "compaction", "advisor_message", "fallback_message"})
+def _declined(entry: IterationUsage) -> bool:
+    role = ITERATION_TYPES.get(entry.type)
+    return role is not None and role.declinable and not entry.output_tokens
 
 
 def _billed_entries(iterations: Sequence[IterationUsage]) -> list[IterationUsage]:
-    serving = next((i for i, e in enumerate(iterations) if e.type == "fallback_message"), None)
+    # Before the serving attempt (_wire.serving_index), a declined attempt costs nothing.
+    serving = serving_index(iterations)
     if serving is None:
         return list(iterations)
-    return [
-        entry
-        for i, entry in enumerate(iterations)
-        if not (i < serving and entry.type == "message" and not entry.output_tokens)
-    ]
+    return [entry for i, entry in enumerate(iterations) if not (i < serving and _declined(entry))]
 
 
 def billed_entries(usage: BetaUsage) -> list[BetaUsage | IterationUsage]:
@@ -202,7 +195,8 @@ def context_window_tokens(usage: BetaUsage) -> int:
     """
     check_argument_type(usage, BetaUsage, "context_window_tokens(usage)")
     for entry in reversed(usage.iterations or ()):
-        if entry.type in ("message", "fallback_message"):
+        role = ITERATION_TYPES.get(entry.type)
+        if role is not None and role.context_window:
             return TokenCounts.of(entry).input_side
     return TokenCounts.of(usage).input_side
 
@@ -255,10 +249,9 @@ def totals_by_type(usage: BetaUsage) -> dict[str, TokenCounts]:
 
 def _top_level_sets(iterations: Sequence[IterationUsage]) -> list[tuple[str, TokenCounts]]:
     """List the top levels the documented rules allow, each with the rule's name."""
-    executors = [e for e in iterations if e.type == "message"]
-    fallbacks = [e for e in iterations if e.type == "fallback_message"]
-    if fallbacks:
-        return [("fallback rule: the last fallback_message entry", TokenCounts.of(fallbacks[-1]))]
+    executors = top_level_entries(iterations)
+    if serving_index(iterations) is not None:
+        return [("fallback rule: the last fallback_message entry", _sum(executors))]
     summed = _sum(executors)
     if any(e.type == "advisor_message" for e in iterations):
         first = TokenCounts.of(executors[0]) if executors else TokenCounts()
@@ -290,7 +283,7 @@ def check_top_level(usage: BetaUsage) -> list[str]:
 
     """
     iterations = usage.iterations
-    if not iterations or any(e.type not in _KNOWN_TYPES for e in iterations):
+    if not iterations or any(e.type not in ITERATION_TYPES for e in iterations):
         return []
     top = TokenCounts.of(usage)
     candidates = _top_level_sets(iterations)
@@ -299,7 +292,7 @@ def check_top_level(usage: BetaUsage) -> list[str]:
     rule, expected = candidates[0]
     diffs = [
         f"{name} {getattr(top, name)} (expected {getattr(expected, name)})"
-        for name in _FIELDS
+        for name in COUNT_FIELDS
         if getattr(top, name) != getattr(expected, name)
     ]
     return [f"top level disagrees with iterations by {rule}: " + ", ".join(diffs)]

@@ -65,6 +65,7 @@ from ._figures import (
     totals_by_type,
 )
 from ._models import BetaUsage
+from ._wire import serving_index
 
 __all__ = [
     "MAX_RECORDED_TOKENS",
@@ -192,11 +193,12 @@ def _checked(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]
 
 def _serving_model(usage: BetaUsage, model: str | None) -> str | None:
     # After a fallback the top level describes only the attempt that served the response.
-    for entry in reversed(usage.iterations or ()):
-        if entry.type == "fallback_message":
-            named: str | None = getattr(entry, "model", None)
-            return named if named is not None else model
-    return model
+    iterations = usage.iterations or ()
+    serving = serving_index(iterations)
+    if serving is None:
+        return model
+    named: str | None = getattr(iterations[serving], "model", None)
+    return named if named is not None else model
 
 
 def span_attributes(

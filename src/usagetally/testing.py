@@ -49,6 +49,15 @@ import attrs
 from . import _models
 from ._converter import converter
 from ._errors import LocalTypeError, LocalValueError, UsageDiagnostic
+from ._wire import (
+    CHILD_SHAPES,
+    COUNT_FIELDS,
+    DELTA_USAGE_FIELDS,
+    FALLBACK_STATUS_CLASSES,
+    ITERATION_CLASSES,
+    SDK_CLASSES,
+    model_fields,
+)
 
 if TYPE_CHECKING:
     from anthropic import Anthropic, AsyncAnthropic
@@ -692,10 +701,9 @@ def content_block_stop(index: int = 0) -> Event:
     return {"type": "content_block_stop", "index": index}
 
 
-# Usage fields a message_delta carries; the others are sent on message_start only.
-_DELTA_FIELDS = frozenset(
-    {"server_tool_use", "output_tokens_details", "iterations", "fallback_credit"}
-)
+# Usage fields text_stream sends on the message_delta (besides the counts); the others are sent
+# on message_start only.
+_DELTA_FIELDS = frozenset(DELTA_USAGE_FIELDS) - frozenset(COUNT_FIELDS)
 
 
 def text_stream(
@@ -1128,38 +1136,8 @@ class _Absent:
 
 _ABSENT: Any = _Absent()
 
-_ITERATION_CLASSES: dict[str, type] = {
-    "message": _models.BetaMessageIterationUsage,
-    "compaction": _models.BetaCompactionIterationUsage,
-    "advisor_message": _models.BetaAdvisorMessageIterationUsage,
-    "fallback_message": _models.BetaFallbackMessageIterationUsage,
-}
-_STATUS_CLASSES: dict[str, type] = {
-    "redeemed": _models.BetaFallbackCreditRedeemed,
-    "not_applied": _models.BetaFallbackCreditNotApplied,
-}
-# The shape of a nested value, by field name; "iteration" and "status" are discriminated.
-_CHILDREN: dict[str, type | str] = {
-    "cache_creation": _models.BetaCacheCreation,
-    "server_tool_use": _models.BetaServerToolUsage,
-    "output_tokens_details": _models.BetaOutputTokensDetails,
-    "fallback_credit": _models.BetaFallbackCreditUsage,
-    "iterations": "iteration",
-    "status": "status",
-}
-# The SDK's usage classes whose names differ from ours.
-_SDK_ALIASES: dict[str, type] = {
-    "Usage": _models.BetaUsage,
-    "MessageDeltaUsage": _models.BetaMessageDeltaUsage,
-    "CacheCreation": _models.BetaCacheCreation,
-    "ServerToolUsage": _models.BetaServerToolUsage,
-}
 _PATH_SEGMENT = r"[A-Za-z_][\w-]*(?:\[(?:\d+|\*)\])*"
 _PATH = re.compile(rf"{_PATH_SEGMENT}(?:\.{_PATH_SEGMENT})*")
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in attrs.fields(cls) if f.name != "unknown_fields")
 
 
 def _model_class(obj: object) -> type | None:
@@ -1168,11 +1146,7 @@ def _model_class(obj: object) -> type | None:
     if cls.__module__ == _models.__name__ and attrs.has(cls):
         return cls
     if cls.__module__.split(".")[0] == "anthropic":
-        if cls.__name__ in _SDK_ALIASES:
-            return _SDK_ALIASES[cls.__name__]
-        found = getattr(_models, cls.__name__, None)
-        if isinstance(found, type) and attrs.has(found):
-            return found
+        return SDK_CLASSES.get(cls.__name__)
     return None
 
 
@@ -1209,7 +1183,7 @@ def _class_of_wire(wire: Mapping[str, Any]) -> type:
     """Return the class a dict most likely is: an iteration entry if typed, else BetaUsage."""
     kind = wire.get("type")
     if isinstance(kind, str):
-        return _ITERATION_CLASSES.get(kind, _models.UnknownIterationUsage)
+        return ITERATION_CLASSES.get(kind, _models.UnknownIterationUsage)
     return _models.BetaUsage
 
 
@@ -1217,7 +1191,7 @@ def _resolve(shape: type | str | None, exp: Any, act: Any) -> type | None:
     """Return the class giving the field order of an object (by its shape and ``type``)."""
     if not isinstance(shape, str):
         return shape
-    table = _ITERATION_CLASSES if shape == "iteration" else _STATUS_CLASSES
+    table = ITERATION_CLASSES if shape == "iteration" else FALLBACK_STATUS_CLASSES
     unknown = (
         _models.UnknownIterationUsage
         if shape == "iteration"
@@ -1269,14 +1243,14 @@ class _Differ:
     def object(
         self, path: str, act: Mapping[str, Any], exp: Mapping[str, Any], cls: type | None
     ) -> None:
-        known = _field_names(cls) if cls is not None else ()
+        known = model_fields(cls) if cls is not None else ()
         appearance: dict[str, int] = {}
         for key in (*exp, *act):
             appearance.setdefault(key, len(appearance))
         rank = {name: i for i, name in enumerate(known)}
         keys = sorted(appearance, key=lambda k: (rank.get(k, len(rank)), appearance[k]))
         for key in keys:
-            child = _CHILDREN.get(key) if key in rank else None
+            child = CHILD_SHAPES.get(key) if key in rank else None
             self.value(
                 f"{path}.{key}" if path else key,
                 act.get(key, _ABSENT),
