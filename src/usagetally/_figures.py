@@ -34,7 +34,7 @@ import attrs
 from . import _cost  # imports this module too: each reads the other's names at call time
 from ._errors import MissingPriceError, check_argument_type
 from ._models import BetaUsage, IterationUsage
-from ._wire import COUNT_FIELDS, ITERATION_TYPES, serving_index, top_level_entries
+from ._wire import ITERATION_TYPES, serving_index
 
 __all__ = [
     "CacheWrites",
@@ -43,7 +43,6 @@ __all__ = [
     "billed_entries",
     "billed_totals",
     "cache_writes",
-    "check_top_level",
     "context_window_tokens",
     "totals_by_model",
     "totals_by_type",
@@ -245,57 +244,6 @@ def totals_by_type(usage: BetaUsage) -> dict[str, TokenCounts]:
     for entry in usage.iterations:
         totals[entry.type] = totals.get(entry.type, TokenCounts()) + TokenCounts.of(entry)
     return totals
-
-
-def _top_level_sets(iterations: Sequence[IterationUsage]) -> list[tuple[str, TokenCounts]]:
-    """List the top levels the documented rules allow, each with the rule's name."""
-    executors = top_level_entries(iterations)
-    if serving_index(iterations) is not None:
-        return [("fallback rule: the last fallback_message entry", _sum(executors))]
-    summed = _sum(executors)
-    if any(e.type == "advisor_message" for e in iterations):
-        first = TokenCounts.of(executors[0]) if executors else TokenCounts()
-        older = attrs.evolve(
-            summed,
-            input_tokens=first.input_tokens,
-            cache_read_input_tokens=first.cache_read_input_tokens,
-        )
-        return [
-            ("advisor rule: the sum over message entries", summed),
-            ("older advisor rule: input and cache read of the first message entry", older),
-            (
-                "older advisor rule, cache creation of the first message entry",
-                attrs.evolve(older, cache_creation_input_tokens=first.cache_creation_input_tokens),
-            ),
-        ]
-    return [("the sum over message entries", summed)]
-
-
-def check_top_level(usage: BetaUsage) -> list[str]:
-    """Check the top-level counts against the iterations, by the rule that fits the entries.
-
-    Args:
-        usage: A final usage.
-
-    Returns:
-        An empty list when they agree (or cannot be checked: no iterations, or an entry of
-        unknown type), else one message naming the fields that differ.
-
-    """
-    iterations = usage.iterations
-    if not iterations or any(e.type not in ITERATION_TYPES for e in iterations):
-        return []
-    top = TokenCounts.of(usage)
-    candidates = _top_level_sets(iterations)
-    if any(top == expected for _, expected in candidates):
-        return []
-    rule, expected = candidates[0]
-    diffs = [
-        f"{name} {getattr(top, name)} (expected {getattr(expected, name)})"
-        for name in COUNT_FIELDS
-        if getattr(top, name) != getattr(expected, name)
-    ]
-    return [f"top level disagrees with iterations by {rule}: " + ", ".join(diffs)]
 
 
 @attrs.frozen(kw_only=True)
