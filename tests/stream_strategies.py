@@ -288,9 +288,7 @@ def parse_sse(data: bytes) -> list[tuple[str, str, int]]:
 class Outcome:
     """What reading a stream gives: the final usage, or an error and where.
 
-    ``usage`` and ``partial`` are in wire form. ``offset_may_be_missing`` marks an error at an
-    event the accumulator passes over unread (see ``test_catalogue``'s xfail about its
-    byte offset).
+    ``usage`` and ``partial`` are in wire form.
     """
 
     usage: Json | None = None
@@ -299,7 +297,6 @@ class Outcome:
     byte_offset: int | None = None
     partial: Json | None = None
     error_type: str | None = None
-    offset_may_be_missing: bool = dataclasses.field(default=False, compare=False)
     message: str | None = dataclasses.field(default=None, compare=False)
 
 
@@ -364,8 +361,7 @@ def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
                 kind = obj.get("type")
                 name = kind if isinstance(kind, str) else ""
         if stopped and name != "ping":
-            passed_over = obj is None and name != "ping"
-            return fail("EventOrderError", index, offset, offset_may_be_missing=passed_over)
+            return fail("EventOrderError", index, offset)
         if obj is None or name not in _USAGE_EVENTS:
             continue
         if name == "message_start":
@@ -968,8 +964,5 @@ def outcome_of(run: Callable[[], Any]) -> Outcome:
 
 
 def matches(actual: Outcome, expected: Outcome) -> bool:
-    """Whether ``actual`` is ``expected``, allowing the one byte offset the accumulator
-    does not give (an event passed over unread after ``message_stop``)."""
-    if expected.offset_may_be_missing and actual.byte_offset is None:
-        return actual == dataclasses.replace(expected, byte_offset=None)
+    """Whether ``actual`` is ``expected``: the same outcome, byte offset included."""
     return actual == expected

@@ -117,12 +117,11 @@ _OBJECTS = "SDK event objects"
 class Feeder:
     """One stream's accumulator, fed with items of the kind its first item had."""
 
-    __slots__ = ("acc", "error", "feed", "kind", "stopped")
+    __slots__ = ("acc", "error", "feed", "kind")
 
     def __init__(self, acc: UsageAccumulator) -> None:
         self.acc = acc
         self.kind = ""
-        self.stopped = False  # an SDK object stream has had message_stop
         # An error of this layer (a source error, an item of the wrong kind); the
         # accumulator keeps its own.
         self.error: StreamError | None = None
@@ -225,7 +224,6 @@ class Feeder:
             self.acc.feed_skipped(kind)
         elif kind == "message_stop":
             self.acc.feed_event(MESSAGE_STOP)
-            self.stopped = True
         elif kind in USAGE_EVENTS:
             self.acc.feed_event(wire_form(item))
         else:

@@ -1066,14 +1066,8 @@ def anthropic_client(
     ('Hi!', 4)
 
     """
-    try:
-        from ._anthropic import anthropic_client_for
-    except ImportError as exc:  # pragma: no cover - the module itself needs no SDK
-        from ._install import install_hint
+    from ._anthropic import anthropic_client_for  # raises ImportError itself without the SDK
 
-        raise ImportError(
-            f"anthropic_client needs the anthropic SDK; {install_hint('anthropic')}"
-        ) from exc
     return anthropic_client_for(_body(transcript), status_code=status_code, headers=headers)
 
 
