@@ -41,6 +41,7 @@ from typing import Any
 import attrs
 from hypothesis import strategies as st
 from strategies import message_delta_usage_payloads
+from support import merge_wire, split_at
 
 from usagetally import (
     BetaMessageDeltaUsage,
@@ -215,17 +216,6 @@ class Stream:
         return Stream(frames=tuple(frames), prefix=self.prefix, kind=self.kind)
 
 
-def split_at(data: bytes, cuts: Sequence[int]) -> list[bytes]:
-    """Split ``data`` at the given offsets (any order, duplicates and bounds allowed)."""
-    points = sorted({min(max(c, 0), len(data)) for c in cuts})
-    out, last = [], 0
-    for point in points:
-        out.append(data[last:point])
-        last = point
-    out.append(data[last:])
-    return [piece for piece in out if piece]
-
-
 CUTS = st.one_of(
     st.lists(st.integers(0, 2**32), max_size=40),
     st.just([-1]),  # one byte at a time
@@ -314,14 +304,6 @@ def _valid(payload: Mapping[str, Any], cls: type[Any]) -> bool:
     except UsageValidationError:
         return False
     return True
-
-
-def merge_wire(start: Mapping[str, Any], deltas: Sequence[Mapping[str, Any]]) -> Json:
-    """The overwrite rule on wire dicts: each non-null field of each delta replaces."""
-    state = {k: v for k, v in start.items() if v is not None}
-    for delta in deltas:
-        state.update({k: v for k, v in delta.items() if v is not None})
-    return state
 
 
 def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import wire
 
 import usagetally
 from usagetally import (
@@ -27,7 +28,6 @@ from usagetally import (
     MalformedEventError,
     StreamErrorEvent,
     UsageAccumulator,
-    converter,
 )
 from usagetally.testing import capture_diagnostics
 
@@ -98,10 +98,6 @@ def run_bytes(data: bytes, chunks: Iterator[bytes] | None = None, **kwargs: Any)
     for chunk in chunks if chunks is not None else [data]:
         acc.feed(chunk)
     return acc.finish()
-
-
-def wire(usage: BetaUsage | None) -> Any:
-    return None if usage is None else converter.unstructure(usage)
 
 
 # -- merge rules ---------------------------------------------------------------------------

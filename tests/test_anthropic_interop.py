@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 from anthropic.types import Usage as SdkUsage
 from anthropic.types.beta import BetaUsage as SdkBetaUsage
+from support import NAMES, expected, transcript
 
 from usagetally import (
     BetaMessageIterationUsage,
@@ -30,23 +29,12 @@ from usagetally._anthropic import (
     to_sdk_usage,
 )
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
 MESSAGES: list[Any] = [{"role": "user", "content": "Hello"}]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def transcript(name: str) -> bytes:
-    return (EXAMPLES / f"{name}.sse").read_bytes()
-
-
-def expected(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "expected" / f"{name}.json").read_text("utf-8"))
-    return data
 
 
 def sdk_wire(obj: SdkBetaUsage) -> dict[str, Any]:
