@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import wire
+from support import EXAMPLES, wire
 
 import usagetally
 from usagetally import (
@@ -30,8 +30,6 @@ from usagetally import (
     UsageAccumulator,
 )
 from usagetally.testing import capture_diagnostics
-
-EXAMPLES = Path(__file__).parent.parent / "examples"
 
 Event = dict[str, Any]
 

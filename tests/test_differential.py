@@ -35,7 +35,7 @@ from usagetally import UsageAccumulator, converter
 from usagetally._anthropic import sdk_final_usage
 
 BATCH = 8  # streams read by the SDK on one event loop
-EXAMPLES = 40  # batches in the gate: 320 streams
+BATCHES = 40  # batches in the gate: 320 streams
 CATALOGUE = Path(__file__).resolve().parent / "bad_inputs"
 CASES: list[dict[str, Any]] = json.loads((CATALOGUE / "manifest.json").read_text("utf-8"))["cases"]
 # Catalogue successes the SDK cannot read, and why.
@@ -76,7 +76,7 @@ def differing(a: dict[str, Any], b: dict[str, Any]) -> set[str]:
 
 
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=BATCHES,
     deadline=None,
     derandomize=True,
     database=None,

@@ -12,7 +12,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN, Tracer
 from opentelemetry.util.types import AttributeValue
+from support import EXAMPLES
 
 from usagetally import (
     BetaUsage,
@@ -46,7 +46,6 @@ from usagetally.otel import (
     span_attributes,
 )
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
 
 SONNET = "claude-sonnet-4-6"
