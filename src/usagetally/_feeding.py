@@ -73,6 +73,7 @@ from ._errors import (
 )
 from ._models import BetaUsage
 from ._sdk_events import MESSAGE_STOP, USAGE_EVENTS, as_event_mapping, is_sdk_event, wire_form
+from ._wire import NO_USAGE_EVENTS
 
 if TYPE_CHECKING:
     from ._accumulator import UsageAccumulator
@@ -99,10 +100,7 @@ raised in place of the stream's result. ``usagetally.otel.otel_hook`` makes one.
 # never fed (False). The helper's message_stop carries the whole message: a constant stands
 # for it.
 _PASSED_OVER: dict[str, bool] = {
-    "content_block_start": True,
-    "content_block_delta": True,
-    "content_block_stop": True,
-    "ping": True,
+    **dict.fromkeys(NO_USAGE_EVENTS, True),
     "text": False,
     "thinking": False,
     "input_json": False,
