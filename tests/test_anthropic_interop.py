@@ -21,13 +21,8 @@ from usagetally import (
     converter,
     make_converter,
 )
-from usagetally._anthropic import (
-    anthropic_client_for,
-    anthropic_sync_client_for,
-    from_sdk_usage,
-    sdk_final_usage,
-    to_sdk_usage,
-)
+from usagetally._anthropic import from_sdk_usage, to_sdk_usage
+from usagetally.testing import anthropic_client, anthropic_sync_client, sdk_final_usage
 
 MESSAGES: list[Any] = [{"role": "user", "content": "Hello"}]
 
@@ -241,7 +236,7 @@ def test_to_sdk_usage_uses_the_given_converter() -> None:
 @pytest.mark.parametrize("name", NAMES)
 async def test_client_drives_messages_stream(name: str) -> None:
     async with (
-        anthropic_client_for(transcript(name)) as client,
+        anthropic_client(transcript(name)) as client,
         client.beta.messages.stream(
             model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES
         ) as stream,
@@ -255,7 +250,7 @@ async def test_client_drives_messages_stream(name: str) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", NAMES)
 async def test_client_drives_create_with_stream_true(name: str) -> None:
-    async with anthropic_client_for(transcript(name)) as client:
+    async with anthropic_client(transcript(name)) as client:
         stream = await client.beta.messages.create(
             model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES, stream=True
         )
@@ -281,7 +276,7 @@ async def test_client_drives_create_with_stream_true(name: str) -> None:
 @pytest.mark.anyio
 async def test_client_sends_status_and_headers() -> None:
     async with (
-        anthropic_client_for(transcript("plain"), headers={"Request-Id": "req_0123"}) as client,
+        anthropic_client(transcript("plain"), headers={"Request-Id": "req_0123"}) as client,
         client.messages.stream(
             model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES
         ) as stream,
@@ -295,7 +290,7 @@ async def test_client_sends_status_and_headers() -> None:
 @pytest.mark.anyio
 async def test_client_error_status_raises_the_sdk_error() -> None:
     body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
-    async with anthropic_client_for(
+    async with anthropic_client(
         body, status_code=529, headers={"content-type": "application/json"}
     ) as client:
         with pytest.raises(anthropic.OverloadedError) as info:
@@ -315,7 +310,7 @@ async def test_client_calls_a_transcript_function_per_request() -> None:
         return answers[len(calls) - 1]
 
     outputs = []
-    async with anthropic_client_for(next_answer) as client:
+    async with anthropic_client(next_answer) as client:
         for _ in answers:
             async with client.beta.messages.stream(
                 model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES
@@ -353,7 +348,7 @@ async def test_sdk_reports_a_truncated_stream_silently() -> None:
 @pytest.mark.anyio
 async def test_sdk_relabels_the_model_after_a_fallback() -> None:
     async with (
-        anthropic_client_for(transcript("fallback")) as client,
+        anthropic_client(transcript("fallback")) as client,
         client.beta.messages.stream(
             model="claude-opus-4-7", max_tokens=1024, messages=MESSAGES
         ) as stream,
@@ -371,9 +366,9 @@ def test_package_imports_without_the_sdk() -> None:
         "import sys\n"
         "sys.modules['anthropic'] = None\n"
         "sys.modules['httpx2'] = None\n"
-        "import usagetally, usagetally._anthropic as m\n"
+        "import usagetally, usagetally.testing as m\n"
         "try:\n"
-        "    m.anthropic_client_for(b'')\n"
+        "    m.anthropic_client(b'')\n"
         "except ImportError as exc:\n"
         "    assert \"pip install 'anthropic>=2.12'\" in str(exc), exc\n"
         "else:\n"
@@ -392,6 +387,6 @@ def test_functions_raise_import_error_without_the_sdk(
     with pytest.raises(ImportError, match=hint):
         to_sdk_usage(usage)
     with pytest.raises(ImportError, match=hint):
-        anthropic_client_for(b"")
+        anthropic_client(b"")
     with pytest.raises(ImportError, match=hint):
-        anthropic_sync_client_for(b"")
+        anthropic_sync_client(b"")

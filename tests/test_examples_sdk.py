@@ -18,7 +18,7 @@ import pytest
 from support import EXAMPLES, NAMES, example_events, expected, reference_merge, transcript
 
 from usagetally import BetaUsage, make_converter
-from usagetally._anthropic import sdk_final_usage
+from usagetally.testing import sdk_final_usage
 
 
 @pytest.fixture

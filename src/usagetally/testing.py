@@ -49,6 +49,7 @@ import attrs
 from . import _models
 from ._converter import converter
 from ._errors import LocalTypeError, LocalValueError, UsageDiagnostic
+from ._install import install_hint
 from ._wire import (
     CHILD_SHAPES,
     COUNT_FIELDS,
@@ -60,6 +61,7 @@ from ._wire import (
 )
 
 if TYPE_CHECKING:
+    import httpx2
     from anthropic import Anthropic, AsyncAnthropic
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "ping",
     "random_chunks",
     "replay_source",
+    "sdk_final_usage",
     "server_tool_use",
     "signature_delta",
     "sse_bytes",
@@ -1038,7 +1041,6 @@ def anthropic_client(
     Only the network is replaced (by an ``httpx2.MockTransport``): request building, the SSE
     decoder and the stream accumulation are the SDK's own, so code built on the SDK is tested
     end to end. The client has ``max_retries=0``. Close it after use (``async with``).
-    This is :func:`usagetally._anthropic.anthropic_client_for`, taking events too.
 
     Args:
         transcript: The response body of every request: SSE bytes, events (encoded with
@@ -1066,9 +1068,12 @@ def anthropic_client(
     ('Hi!', 4)
 
     """
-    from ._anthropic import anthropic_client_for  # raises ImportError itself without the SDK
+    _require_sdk()
+    import anthropic
+    import httpx2
 
-    return anthropic_client_for(_body(transcript), status_code=status_code, headers=headers)
+    http_client = httpx2.AsyncClient(transport=_transport(_body(transcript), status_code, headers))
+    return anthropic.AsyncAnthropic(api_key="test", max_retries=0, http_client=http_client)
 
 
 def anthropic_sync_client(
@@ -1103,9 +1108,76 @@ def anthropic_sync_client(
     ('Hi!', 4)
 
     """
-    from ._anthropic import anthropic_sync_client_for
+    _require_sdk()
+    import anthropic
+    import httpx2
 
-    return anthropic_sync_client_for(_body(transcript), status_code=status_code, headers=headers)
+    http_client = httpx2.Client(transport=_transport(_body(transcript), status_code, headers))
+    return anthropic.Anthropic(api_key="test", max_retries=0, http_client=http_client)
+
+
+async def sdk_final_usage(transcript: bytes) -> dict[str, Any]:
+    """Read a transcript with the SDK and return its final usage in wire form.
+
+    Streams ``transcript`` through ``client.beta.messages.stream(...)`` on a client from
+    :func:`anthropic_client` and returns
+    ``(await stream.get_final_message()).usage.to_dict(mode="json", warnings=False)``: what
+    the SDK's accumulator makes of the stream: a differential oracle, for a test to compare
+    with usagetally's result.
+    The SDK keeps the ``cache_creation`` split of ``message_start`` even when a
+    ``message_delta`` changes ``cache_creation_input_tokens``.
+
+    Args:
+        transcript: SSE bytes exactly as the API sends them.
+
+    Returns:
+        The final usage as a JSON-compatible dict.
+
+    Raises:
+        ImportError: The anthropic SDK is not installed.
+        anthropic.APIStatusError: The transcript holds an ``error`` event.
+        Exception: Whatever the SDK raises on a stream it cannot read (such as a
+            ``RuntimeError`` on events before ``message_start``).
+
+    >>> import anyio
+    >>> anyio.run(sdk_final_usage, sse_bytes(text_stream(output_tokens=4)))["output_tokens"]
+    4
+
+    """
+    async with (
+        anthropic_client(transcript) as client,
+        client.beta.messages.stream(
+            model="claude-sonnet-4-6",
+            max_tokens=1024,
+            messages=[{"role": "user", "content": "Hello"}],
+        ) as stream,
+    ):
+        message = await stream.get_final_message()
+    return message.usage.to_dict(mode="json", warnings=False)
+
+
+def _require_sdk() -> None:
+    try:
+        import anthropic  # noqa: F401
+        import httpx2  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"this needs the anthropic SDK; {install_hint('anthropic')}") from exc
+
+
+def _transport(
+    transcript: bytes | Callable[[], bytes], status_code: int, headers: Mapping[str, str] | None
+) -> httpx2.MockTransport:
+    import httpx2
+
+    response_headers = {"content-type": "text/event-stream"}
+    if headers is not None:
+        response_headers.update({k.lower(): v for k, v in headers.items()})
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = transcript() if callable(transcript) else transcript
+        return httpx2.Response(status_code, headers=response_headers, content=body)
+
+    return httpx2.MockTransport(handler)
 
 
 def _body(
