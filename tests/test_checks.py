@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from usagetally import BetaMessageDeltaUsage, BetaUsage, converter
 from usagetally._checks import Finding, check_delta, check_final, cumulative_counts
 
@@ -82,3 +84,24 @@ def test_a_check_does_not_change_what_it_reads() -> None:
     check_delta(before, delta(iterations=[]), {"output_tokens": 9})
     check_final(before, None)
     assert converter.unstructure(before) == copy
+
+
+def test_the_strict_policy_raises_a_finding_as_the_sticky_error_with_the_usage_before() -> None:
+    from usagetally import InconsistentUsageError, UsageAccumulator
+    from usagetally import testing as kit
+
+    acc = UsageAccumulator(policy="strict")
+    acc.feed_event(kit.message_start(input_tokens=10, output_tokens=1))
+    acc.feed_event(kit.message_delta(output_tokens=7, stop_reason=None))
+    before = acc.usage
+    with pytest.raises(InconsistentUsageError) as info:
+        acc.feed_event(kit.message_delta(output_tokens=5))
+    assert info.value.diagnostic.code == "count_decreased"
+    assert info.value.diagnostic.event_index == 2
+    assert info.value.partial == before
+    assert acc.error is info.value
+    with pytest.raises(InconsistentUsageError) as again:
+        acc.feed_skipped("ping")
+    assert again.value is info.value
+    with pytest.raises(InconsistentUsageError):
+        acc.finish()

@@ -375,7 +375,7 @@ class UsageAccumulator:
         stop = self._stopped_at
         if self._policy != "off":
             for finding in check_final(usage, self._start_cache_creation):
-                self._report(finding.code, finding.message, stop, usage)
+                self._report(finding.code, finding.message, stop)
         self._final = usage
         return usage
 
@@ -666,24 +666,16 @@ class UsageAccumulator:
     ) -> None:
         findings, current = check_delta(before, delta, self._delta_counts)
         for finding in findings:
-            self._report(finding.code, finding.message, index, before, offset)
+            self._report(finding.code, finding.message, index, offset)
         self._delta_counts.update(current)
 
-    def _report(
-        self,
-        code: str,
-        message: str,
-        index: int,
-        partial: BetaUsage | None,
-        offset: int | None = None,
-    ) -> None:
+    def _report(self, code: str, message: str, index: int, offset: int | None = None) -> None:
+        # The one path to the sticky error (_fail): a delta's findings are reported before the
+        # delta is applied, so the partial usage is the usage before the event that showed it.
         diagnostic = UsageDiagnostic(code=code, message=message, event_index=index)
         note = code in NOTES
         if self._policy == "strict" and not note:
-            exc = InconsistentUsageError(diagnostic, byte_offset=offset)
-            exc.partial = partial
-            self._error = exc
-            raise exc
+            raise self._fail(InconsistentUsageError(diagnostic, byte_offset=offset))
         self._diagnostics.append(diagnostic)
         _log.log(
             logging.INFO if note else logging.WARNING,
