@@ -6,7 +6,6 @@ never with usagetally's own functions.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Hashable, Mapping
@@ -25,6 +24,7 @@ from usagetally import (
     StreamResult,
     UsageWorker,
 )
+from usagetally.testing import sse_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -62,7 +62,8 @@ def events(i: int, deltas: int = 2) -> list[dict[str, Any]]:
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+    """One event as the API frames it (``usagetally.testing.sse_bytes``)."""
+    return sse_bytes([event])
 
 
 def as_chunks(evs: list[dict[str, Any]], rng: random.Random) -> list[bytes]:
