@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._errors import EventTooLargeError, LocalUsageError
+from ._errors import EventTooLargeError, LocalTypeError, LocalUsageError, LocalValueError
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
@@ -112,9 +112,9 @@ class SSEDecoder:
             name, as the anthropic SDK does).
 
     Raises:
-        ValueError: ``max_event_size`` is negative.
-        LocalUsageError: ``max_event_size`` is not an int.
-        TypeError: ``keep`` is a string.
+        LocalValueError: ``max_event_size`` is negative.
+        LocalTypeError: ``max_event_size`` is not an int.
+        LocalTypeError: ``keep`` is a string.
 
     Example:
         >>> decoder = SSEDecoder()
@@ -134,11 +134,11 @@ class SSEDecoder:
         unchecked: Collection[str] = (),
     ) -> None:
         if max_event_size is not None and type(max_event_size) is not int:
-            raise LocalUsageError(f"max_event_size must be None or an int, got {max_event_size!r}")
+            raise LocalTypeError(f"max_event_size must be None or an int, got {max_event_size!r}")
         if max_event_size is not None and max_event_size < 0:
-            raise ValueError(f"max_event_size must be >= 0, got {max_event_size}")
+            raise LocalValueError(f"max_event_size must be >= 0, got {max_event_size}")
         if isinstance(unchecked, str):
-            raise TypeError("unchecked must be a collection of event types, not a string")
+            raise LocalTypeError("unchecked must be a collection of event types, not a string")
         self._max = max_event_size
         self._check = check_type
         self._unchecked = frozenset(k.encode() for k in unchecked)
@@ -185,7 +185,7 @@ class SSEDecoder:
     @_keep.setter
     def _keep(self, keep: Collection[str] | None) -> None:
         if isinstance(keep, str):
-            raise TypeError("keep must be a collection of event types, not a string")
+            raise LocalTypeError("keep must be a collection of event types, not a string")
         self._kept = None if keep is None else frozenset(keep)
         self._keep_ascii = frozenset(k.encode() for k in self._kept or () if k.isascii())
         # Where a kept event can start inside a region: a block naming it, or a block with no
@@ -308,7 +308,7 @@ class SSEDecoder:
             raise LocalUsageError("SSEDecoder.feed() called after end()")
         if type(chunk) is not bytes:
             if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
+                raise LocalTypeError(f"feed() takes bytes, got {type(chunk).__name__}")
             chunk = bytes(chunk)
         if not chunk:
             return []
