@@ -11,7 +11,7 @@ DEMO_STAMP := $(DEMO_VENV)/.installed
 # The runtime dependencies, as pyproject.toml lists them (tests/test_install.py checks they agree).
 DEMO_DEPS := 'attrs>=23.1' 'cattrs>=23.2.1' 'anyio>=4.11'
 
-.PHONY: demo test real-streams e2e-prometheus bench bench-smoke fuzz-long scaling docs wheel clean
+.PHONY: demo test quick real-streams e2e-prometheus bench bench-smoke fuzz-long scaling docs wheel clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,17 @@ test: $(STAMP)
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+## Quick loop (under 30 s; see docs/internals.md): the tests that mirror a module, with
+## properties at 10 examples (--hypothesis-profile=quick, tests/conftest.py). Not the campaigns
+## (fuzz, differential, catalogue, faults, hostile, scaling), the subprocess tests (CLI, pytest
+## plugin, install, benchmarks smoke), the doctests, mypy, ruff or the docs: run make test before
+## a commit.
+QUICK_TESTS := accumulator sse converter models wire checks figures cost prices otel public_api \
+  bad_arguments event_types testing sync aio worker hooks anthropic_interop
+quick: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-profile=quick \
+	  $(foreach t,$(QUICK_TESTS),tests/test_$(t).py)
 
 ## Replay the recorded API streams of ../shared/real-streams (when there) against the SDK.
 real-streams: $(STAMP)

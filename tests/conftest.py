@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# `make quick` (pytest --hypothesis-profile=quick): properties run 10 examples instead of
+# Hypothesis' 100, for a fast loop. Properties with their own max_examples keep it.
+settings.register_profile("quick", max_examples=10)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

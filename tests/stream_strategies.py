@@ -38,8 +38,10 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 from strategies import message_delta_usage_payloads
+from support import merge_wire, split_at
 
 from usagetally import (
     BetaMessageDeltaUsage,
@@ -111,16 +113,10 @@ _COUNTS = (
 )
 _CUMULATIVE = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 # What the SDK's accumulator copies from a message_delta (anthropic 2.12.0,
-# lib/streaming/_beta_messages.py, accumulate_event): known fields only, when not null.
-SDK_DELTA_FIELDS = (
-    "output_tokens",
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "server_tool_use",
-    "output_tokens_details",
-    "iterations",
-    "fallback_credit",
+# lib/streaming/_beta_messages.py, accumulate_event): known fields only (the fields of its
+# MessageDeltaUsage, which are BetaMessageDeltaUsage's), when not null.
+SDK_DELTA_FIELDS = tuple(
+    a.name for a in attrs.fields(BetaMessageDeltaUsage) if a.name != "unknown_fields"
 )
 _UNKNOWN_EVENTS = ("mystery_event", "message_annotation", "content_block_citation", "x")
 _UNKNOWN_ENTRY_TYPES = ("tool_search_message", "retry", "web_fetch_message")
@@ -220,17 +216,6 @@ class Stream:
         return Stream(frames=tuple(frames), prefix=self.prefix, kind=self.kind)
 
 
-def split_at(data: bytes, cuts: Sequence[int]) -> list[bytes]:
-    """Split ``data`` at the given offsets (any order, duplicates and bounds allowed)."""
-    points = sorted({min(max(c, 0), len(data)) for c in cuts})
-    out, last = [], 0
-    for point in points:
-        out.append(data[last:point])
-        last = point
-    out.append(data[last:])
-    return [piece for piece in out if piece]
-
-
 CUTS = st.one_of(
     st.lists(st.integers(0, 2**32), max_size=40),
     st.just([-1]),  # one byte at a time
@@ -293,9 +278,7 @@ def parse_sse(data: bytes) -> list[tuple[str, str, int]]:
 class Outcome:
     """What reading a stream gives: the final usage, or an error and where.
 
-    ``usage`` and ``partial`` are in wire form. ``offset_may_be_missing`` marks an error at an
-    event the accumulator passes over unread (see ``test_catalogue``'s xfail about its
-    byte offset).
+    ``usage`` and ``partial`` are in wire form.
     """
 
     usage: Json | None = None
@@ -304,7 +287,6 @@ class Outcome:
     byte_offset: int | None = None
     partial: Json | None = None
     error_type: str | None = None
-    offset_may_be_missing: bool = dataclasses.field(default=False, compare=False)
     message: str | None = dataclasses.field(default=None, compare=False)
 
 
@@ -324,14 +306,6 @@ def _valid(payload: Mapping[str, Any], cls: type[Any]) -> bool:
     return True
 
 
-def merge_wire(start: Mapping[str, Any], deltas: Sequence[Mapping[str, Any]]) -> Json:
-    """The overwrite rule on wire dicts: each non-null field of each delta replaces."""
-    state = {k: v for k, v in start.items() if v is not None}
-    for delta in deltas:
-        state.update({k: v for k, v in delta.items() if v is not None})
-    return state
-
-
 def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
     """Apply the order and merge rules of docs/semantics.md, section 4 to dispatched events.
 
@@ -344,8 +318,10 @@ def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
 
     Precedence, as the library documents it: an event is read first (the usage events, and
     events without a name, are JSON-decoded: malformed data fails there), then judged by its
-    place (only ``ping`` may follow ``message_stop``), then merged. ``content_block_*`` and
-    unknown named events are never decoded.
+    place (only ``ping`` may follow ``message_stop``), then merged. What an event is: its
+    JSON ``type`` (docs/semantics.md, section 4, rule 8), but ``ping`` is never read and
+    ``error`` is an error whatever its data; other named events are decoded only when their
+    data does not begin with ``{"type":"NAME"`` for their own name.
     """
     state: Json | None = None
     deltas = 0
@@ -358,19 +334,36 @@ def reference_outcome(events: Sequence[tuple[str, str, int | None]]) -> Outcome:
 
     for index, (name, data, offset) in enumerate(events):
         obj: Any = None
-        if name in _USAGE_EVENTS or name == "message":
+        if name == "error":  # an error whatever its data
+            try:
+                obj = json.loads(data)
+            except (ValueError, RecursionError):
+                obj = None
+            if not isinstance(obj, dict):
+                obj = {}
+        elif name in _USAGE_EVENTS or name == "message":
             try:
                 obj = json.loads(data)
             except ValueError:
                 return fail("MalformedEventError", index, offset)
             if not isinstance(obj, dict):
                 return fail("MalformedEventError", index, offset)
-            if name == "message":
-                kind = obj.get("type")
-                name = kind if isinstance(kind, str) else ""
+            kind = obj.get("type")
+            if isinstance(kind, str):
+                name = kind  # the JSON type decides
+            elif name == "message":
+                name = ""
+        elif name != "ping" and not data.startswith('{"type":"' + name + '"'):
+            # Any other name is passed over only when its data begins with its own type;
+            # otherwise the type, if the data has one, decides.
+            try:
+                other = json.loads(data)
+            except (ValueError, RecursionError):
+                other = None
+            if isinstance(other, dict) and isinstance(other.get("type"), str):
+                name, obj = other["type"], other
         if stopped and name != "ping":
-            passed_over = obj is None and name != "ping"
-            return fail("EventOrderError", index, offset, offset_may_be_missing=passed_over)
+            return fail("EventOrderError", index, offset)
         if obj is None or name not in _USAGE_EVENTS:
             continue
         if name == "message_start":
@@ -973,8 +966,5 @@ def outcome_of(run: Callable[[], Any]) -> Outcome:
 
 
 def matches(actual: Outcome, expected: Outcome) -> bool:
-    """Whether ``actual`` is ``expected``, allowing the one byte offset the accumulator
-    does not give (an event passed over unread after ``message_stop``)."""
-    if expected.offset_may_be_missing and actual.byte_offset is None:
-        return actual == dataclasses.replace(expected, byte_offset=None)
+    """Whether ``actual`` is ``expected``: the same outcome, byte offset included."""
     return actual == expected

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import EXAMPLES, wire
 
 import usagetally
 from usagetally import (
@@ -27,11 +28,8 @@ from usagetally import (
     MalformedEventError,
     StreamErrorEvent,
     UsageAccumulator,
-    converter,
 )
 from usagetally.testing import capture_diagnostics
-
-EXAMPLES = Path(__file__).parent.parent / "examples"
 
 Event = dict[str, Any]
 
@@ -98,10 +96,6 @@ def run_bytes(data: bytes, chunks: Iterator[bytes] | None = None, **kwargs: Any)
     for chunk in chunks if chunks is not None else [data]:
         acc.feed(chunk)
     return acc.finish()
-
-
-def wire(usage: BetaUsage | None) -> Any:
-    return None if usage is None else converter.unstructure(usage)
 
 
 # -- merge rules ---------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -22,6 +21,7 @@ import anthropic
 import anyio
 import httpx2
 import pytest
+from support import NAMES, blocks, expected, reference_merge, transcript, wire
 
 import usagetally
 from usagetally import (
@@ -33,7 +33,6 @@ from usagetally import (
     StreamErrorEvent,
     Tap,
     accumulate,
-    converter,
     tap,
 )
 from usagetally._anthropic import from_sdk_usage
@@ -41,9 +40,6 @@ from usagetally.testing import capture_diagnostics
 
 pytestmark = pytest.mark.anyio
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
-_EVENT = re.compile(rb"event: ([a-z_]+)\ndata: ([^\n]*)\n\n")
 REQUEST: dict[str, Any] = {
     "model": "claude-sonnet-4-6",
     "max_tokens": 1024,
@@ -52,45 +48,6 @@ REQUEST: dict[str, Any] = {
 
 
 # -- data ------------------------------------------------------------------------------------
-
-
-def transcript(name: str) -> bytes:
-    return (EXAMPLES / f"{name}.sse").read_bytes()
-
-
-def expected(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "expected" / f"{name}.json").read_text())
-    return data
-
-
-def blocks(raw: bytes) -> list[tuple[str, str, bytes]]:
-    """(event name, data, the block's bytes) for each event, insisting on the API's framing."""
-    out = []
-    pos = 0
-    for match in _EVENT.finditer(raw):
-        assert match.start() == pos
-        pos = match.end()
-        out.append((match.group(1).decode(), match.group(2).decode(), match.group(0)))
-    assert pos == len(raw)
-    return out
-
-
-def reference_merge(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
-    usage: dict[str, Any] | None = None
-    for name, data in events:
-        if name == "message_start":
-            usage = {k: v for k, v in data["message"]["usage"].items() if v is not None}
-        elif name == "message_delta":
-            assert usage is not None
-            usage.update({k: v for k, v in data["usage"].items() if v is not None})
-    return usage
-
-
-def wire(usage: usagetally.BetaUsage | None) -> dict[str, Any] | None:
-    if usage is None:
-        return None
-    result: dict[str, Any] = converter.unstructure(usage)
-    return result
 
 
 def sdk_wire(events: Iterable[Any]) -> list[tuple[str, dict[str, Any]]]:

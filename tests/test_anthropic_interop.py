@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 from anthropic.types import Usage as SdkUsage
 from anthropic.types.beta import BetaUsage as SdkBetaUsage
+from support import NAMES, expected, transcript
 
 from usagetally import (
     BetaMessageIterationUsage,
@@ -22,31 +21,15 @@ from usagetally import (
     converter,
     make_converter,
 )
-from usagetally._anthropic import (
-    anthropic_client_for,
-    anthropic_sync_client_for,
-    from_sdk_usage,
-    sdk_final_usage,
-    to_sdk_usage,
-)
+from usagetally._anthropic import from_sdk_usage, to_sdk_usage
+from usagetally.testing import anthropic_client, anthropic_sync_client, sdk_final_usage
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
 MESSAGES: list[Any] = [{"role": "user", "content": "Hello"}]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def transcript(name: str) -> bytes:
-    return (EXAMPLES / f"{name}.sse").read_bytes()
-
-
-def expected(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "expected" / f"{name}.json").read_text("utf-8"))
-    return data
 
 
 def sdk_wire(obj: SdkBetaUsage) -> dict[str, Any]:
@@ -253,7 +236,7 @@ def test_to_sdk_usage_uses_the_given_converter() -> None:
 @pytest.mark.parametrize("name", NAMES)
 async def test_client_drives_messages_stream(name: str) -> None:
     async with (
-        anthropic_client_for(transcript(name)) as client,
+        anthropic_client(transcript(name)) as client,
         client.beta.messages.stream(
             model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES
         ) as stream,
@@ -267,7 +250,7 @@ async def test_client_drives_messages_stream(name: str) -> None:
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", NAMES)
 async def test_client_drives_create_with_stream_true(name: str) -> None:
-    async with anthropic_client_for(transcript(name)) as client:
+    async with anthropic_client(transcript(name)) as client:
         stream = await client.beta.messages.create(
             model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES, stream=True
         )
@@ -293,7 +276,7 @@ async def test_client_drives_create_with_stream_true(name: str) -> None:
 @pytest.mark.anyio
 async def test_client_sends_status_and_headers() -> None:
     async with (
-        anthropic_client_for(transcript("plain"), headers={"Request-Id": "req_0123"}) as client,
+        anthropic_client(transcript("plain"), headers={"Request-Id": "req_0123"}) as client,
         client.messages.stream(
             model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES
         ) as stream,
@@ -307,7 +290,7 @@ async def test_client_sends_status_and_headers() -> None:
 @pytest.mark.anyio
 async def test_client_error_status_raises_the_sdk_error() -> None:
     body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
-    async with anthropic_client_for(
+    async with anthropic_client(
         body, status_code=529, headers={"content-type": "application/json"}
     ) as client:
         with pytest.raises(anthropic.OverloadedError) as info:
@@ -327,7 +310,7 @@ async def test_client_calls_a_transcript_function_per_request() -> None:
         return answers[len(calls) - 1]
 
     outputs = []
-    async with anthropic_client_for(next_answer) as client:
+    async with anthropic_client(next_answer) as client:
         for _ in answers:
             async with client.beta.messages.stream(
                 model="claude-sonnet-4-6", max_tokens=1024, messages=MESSAGES
@@ -365,7 +348,7 @@ async def test_sdk_reports_a_truncated_stream_silently() -> None:
 @pytest.mark.anyio
 async def test_sdk_relabels_the_model_after_a_fallback() -> None:
     async with (
-        anthropic_client_for(transcript("fallback")) as client,
+        anthropic_client(transcript("fallback")) as client,
         client.beta.messages.stream(
             model="claude-opus-4-7", max_tokens=1024, messages=MESSAGES
         ) as stream,
@@ -383,9 +366,9 @@ def test_package_imports_without_the_sdk() -> None:
         "import sys\n"
         "sys.modules['anthropic'] = None\n"
         "sys.modules['httpx2'] = None\n"
-        "import usagetally, usagetally._anthropic as m\n"
+        "import usagetally, usagetally.testing as m\n"
         "try:\n"
-        "    m.anthropic_client_for(b'')\n"
+        "    m.anthropic_client(b'')\n"
         "except ImportError as exc:\n"
         "    assert \"pip install 'anthropic>=2.12'\" in str(exc), exc\n"
         "else:\n"
@@ -404,6 +387,6 @@ def test_functions_raise_import_error_without_the_sdk(
     with pytest.raises(ImportError, match=hint):
         to_sdk_usage(usage)
     with pytest.raises(ImportError, match=hint):
-        anthropic_client_for(b"")
+        anthropic_client(b"")
     with pytest.raises(ImportError, match=hint):
-        anthropic_sync_client_for(b"")
+        anthropic_sync_client(b"")

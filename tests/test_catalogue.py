@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 from stream_strategies import Outcome, outcome_of, split_at
+from support import EXAMPLES
 
 import usagetally
 from usagetally import BetaUsage, EventOrderError, MalformedEventError, UsageAccumulator
 
 HERE = Path(__file__).resolve().parent
 CATALOGUE = HERE / "bad_inputs"
-EXAMPLES = HERE.parent / "examples"
 MANIFEST: dict[str, Any] = json.loads((CATALOGUE / "manifest.json").read_text("utf-8"))
 CASES: list[dict[str, Any]] = MANIFEST["cases"]
 BY_NAME = {case["name"]: case for case in CASES}

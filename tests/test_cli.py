@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import EXAMPLES, NAMES, expected, transcript
 
 from usagetally import (
     UsageAccumulator,
@@ -31,17 +32,7 @@ from usagetally import (
 )
 from usagetally._cli import DEFAULT_MAX_EVENT_SIZE, main
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
 REAL_STREAMS = Path(__file__).resolve().parent.parent.parent / "shared" / "real-streams"
-
-
-def expected(name: str) -> Any:
-    return json.loads((EXAMPLES / "expected" / f"{name}.json").read_text())
-
-
-def example(name: str) -> bytes:
-    return (EXAMPLES / f"{name}.sse").read_bytes()
 
 
 def lines(text: str) -> list[dict[str, Any]]:
@@ -101,7 +92,7 @@ def test_json_writes_one_object_per_input_with_usage_and_figures(
 def test_json_figures_are_the_library_figures(capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("advisor", "compaction", "fallback"):
         acc = UsageAccumulator()
-        acc.feed(example(name))
+        acc.feed(transcript(name))
         usage = acc.finish()
         assert main(["replay", "--json", str(EXAMPLES / f"{name}.sse")]) == 0
         (record,) = lines(capsys.readouterr().out)
@@ -131,7 +122,7 @@ def test_a_failed_input_still_gets_its_line_in_order(
 ) -> None:
     plain = str(EXAMPLES / "plain.sse")
     missing = str(tmp_path / "missing.sse")
-    broken = write(tmp_path, "cut.sse", cut(example("plain")))
+    broken = write(tmp_path, "cut.sse", cut(transcript("plain")))
     assert main(["replay", "--json", plain, missing, broken, str(tmp_path), plain]) == 3
     captured = capsys.readouterr()
     records = lines(captured.out)
@@ -170,7 +161,7 @@ def test_a_failed_input_still_gets_its_line_in_order(
 def test_json_error_names_class_event_byte_and_details(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = example("plain").replace(b'"output_tokens":42', b'"output_tokens":"42"')
+    data = transcript("plain").replace(b'"output_tokens":42', b'"output_tokens":"42"')
     path = write(tmp_path, "bad.sse", data)
     assert main(["replay", "--json", path]) == 1
     (record,) = lines(capsys.readouterr().out)
@@ -189,7 +180,7 @@ def test_json_error_names_class_event_byte_and_details(
 def test_total_is_the_sum_over_inputs_through_usage_totals(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    broken = write(tmp_path, "cut.sse", cut(example("advisor")))
+    broken = write(tmp_path, "cut.sse", cut(transcript("advisor")))
     paths = [str(EXAMPLES / f"{name}.sse") for name in NAMES] + [broken]
     assert main(["replay", "--json", "--total", *paths]) == 1
     *records, total = lines(capsys.readouterr().out)
@@ -197,10 +188,10 @@ def test_total_is_the_sum_over_inputs_through_usage_totals(
     reference = UsageTotals()
     for name in NAMES:
         acc = UsageAccumulator()
-        acc.feed(example(name))
+        acc.feed(transcript(name))
         reference.add(acc.finish(), model=acc.model)
     partial = UsageAccumulator()
-    partial.feed(cut(example("advisor")))
+    partial.feed(cut(transcript("advisor")))
     assert partial.usage is not None
     reference.add(partial.usage, model=partial.model, complete=False)
     assert total["record"] == "total"
@@ -258,7 +249,7 @@ def count_ends(table: str) -> list[list[tuple[int, ...]]]:
 def test_the_table_stays_aligned_for_any_model_name_and_type(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], model: str, kind: str
 ) -> None:
-    data = example("advisor").replace(b"claude-opus-4-7", model.encode())
+    data = transcript("advisor").replace(b"claude-opus-4-7", model.encode())
     data = data.replace(b'"advisor_message"', f'"{kind}"'.encode())
     path = write(tmp_path, "advisor.sse", data)
     assert main(["replay", "--total", path, str(EXAMPLES / "fallback.sse")]) == 0
@@ -288,7 +279,7 @@ def test_the_table_shows_iterations_billed_totals_and_context(
 def test_absent_values_are_shown_as_absent_never_none(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = example("web-search")
+    data = transcript("web-search")
     stripped = re.sub(rb',"web_fetch_requests":\d+', b"", data)
     assert stripped != data
     path = write(tmp_path, "web.sse", stripped)
@@ -302,7 +293,7 @@ def test_absent_values_are_shown_as_absent_never_none(
 def test_partial_shows_the_partial_usage_in_the_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = write(tmp_path, "cut.sse", cut(example("plain")))
+    path = write(tmp_path, "cut.sse", cut(transcript("plain")))
     assert main(["replay", path]) == 1
     out = capsys.readouterr().out
     assert out == f"{path}: incomplete (IncompleteStreamError at event 12)\n"
@@ -315,7 +306,7 @@ def test_partial_shows_the_partial_usage_in_the_table(
 def test_strict_turns_diagnostics_into_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = example("compaction")
+    text = transcript("compaction")
     broken = text.replace(
         b'"output_tokens":1000,"iterations"', b'"output_tokens":1001,"iterations"'
     )
@@ -378,7 +369,7 @@ def test_bad_values_exit_2_in_a_subprocess_too() -> None:
 def test_max_event_size_takes_binary_suffixes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = example("plain")
+    data = transcript("plain")
     path = write(tmp_path, "plain.sse", data)
     for value, limit in [("100", 100), ("1k", 1024), ("2KiB", 2048), ("1MiB", 1 << 20)]:
         code = main(["replay", "--json", "--max-event-size", value, path])
@@ -404,7 +395,7 @@ def test_exit_status_is_the_highest_of_stream_input_and_internal_failures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = str(EXAMPLES / "plain.sse")
-    broken = write(tmp_path, "cut.sse", cut(example("plain")))
+    broken = write(tmp_path, "cut.sse", cut(transcript("plain")))
     missing = str(tmp_path / "missing.sse")
     assert main(["replay", good]) == 0
     assert main(["replay", good, broken]) == 1
@@ -479,10 +470,10 @@ def test_interrupted_exits_130_without_traceback(
 
 def test_deep_json_is_one_line_never_a_traceback(tmp_path: Path) -> None:
     deep = b'"x":' + b"[" * 100_000 + b"]" * 100_000 + b","
-    data = example("plain").replace(
+    data = transcript("plain").replace(
         b'"usage":{"input_tokens":21', b'"usage":{' + deep + b'"input_tokens":21'
     )
-    assert data != example("plain")
+    assert data != transcript("plain")
     path = write(tmp_path, "deep.sse", data)
     result = cli("replay", "--json", path)
     no_traceback(result.stderr, result.stdout)
@@ -496,7 +487,7 @@ def test_deep_json_is_one_line_never_a_traceback(tmp_path: Path) -> None:
 def test_a_lone_surrogate_and_escapes_in_model_are_escaped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = example("plain").replace(
+    data = transcript("plain").replace(
         b'"model":"claude-sonnet-4-6"', b'"model":"claude\\ud800\\u001b[2J\\nusagetally: x"'
     )
     path = write(tmp_path, "surrogate.sse", data)
@@ -512,7 +503,7 @@ def test_a_lone_surrogate_and_escapes_in_model_are_escaped(
 
 def test_an_error_event_cannot_forge_lines_or_reach_the_terminal(tmp_path: Path) -> None:
     message = "boom\\nusagetally: other.sse: forged\\r\\u001b[2J\\u009b\\u2028"
-    data = cut(example("plain")) + (
+    data = cut(transcript("plain")) + (
         b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
         b'"message":"' + message.encode() + b'"}}\n\n'
     )
@@ -531,7 +522,7 @@ def test_an_error_event_cannot_forge_lines_or_reach_the_terminal(tmp_path: Path)
 
 
 def test_a_huge_error_message_is_cut_on_stderr_not_in_json(tmp_path: Path) -> None:
-    data = cut(example("plain")) + (
+    data = cut(transcript("plain")) + (
         b'event: error\ndata: {"type":"error","error":{"type":"x","message":"'
         + b"y" * 100_000
         + b'"}}\n\n'
@@ -629,7 +620,7 @@ def test_closed_stdout_exits_4_before_reading_anything(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flag", [[], ["--json"]])
 def test_with_stderr_closed_failures_never_reach_stdout(tmp_path: Path, flag: list[str]) -> None:
-    broken = write(tmp_path, "cut.sse", cut(example("plain")))
+    broken = write(tmp_path, "cut.sse", cut(transcript("plain")))
     args = [*flag, str(EXAMPLES / "plain.sse"), broken, str(tmp_path / "missing.sse")]
     result = subprocess.run(
         [sys.executable, "-m", "usagetally", "replay", *args],
@@ -670,7 +661,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
 
 
 def test_stdin_is_read_as_a_stream() -> None:
-    result = cli("replay", "--json", "-", input=example("plain"))
+    result = cli("replay", "--json", "-", input=transcript("plain"))
     assert result.returncode == 0
     record = json.loads(result.stdout)
     assert (record["path"], record["usage"]) == ("-", expected("plain"))
@@ -692,7 +683,7 @@ def test_named_pipes_are_read_once_and_never_hang(tmp_path: Path) -> None:
 
         def writer(fifo: Path, name: str) -> None:
             with open(fifo, "wb") as f:
-                f.write(example(name))
+                f.write(transcript(name))
 
         threads = [
             threading.Thread(target=writer, args=(fifo, name), daemon=True)
@@ -720,7 +711,7 @@ def test_named_pipes_are_read_once_and_never_hang(tmp_path: Path) -> None:
 def test_a_long_capture_is_replayed_as_it_is_read(tmp_path: Path, flag: str) -> None:
     # 96 MiB of text deltas between a start and an end: if the command read the whole file
     # before replaying it, its peak memory would grow by as much.
-    data = example("plain")
+    data = transcript("plain")
     head, tail = data.split(b"event: message_delta", 1)
     delta = (
         b"event: content_block_delta\n"
@@ -768,8 +759,8 @@ def split(
 def test_a_concatenated_file_is_recognised_and_the_flag_is_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    first = example("plain")
-    code, records, err = split(first + example("advisor"), tmp_path, capsys)
+    first = transcript("plain")
+    code, records, err = split(first + transcript("advisor"), tmp_path, capsys)
     assert code == 1
     (record,) = records
     error = record["error"]
@@ -787,12 +778,12 @@ def test_the_flag_is_named_for_a_large_first_response_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # The first response spans many chunks; the hint comes from reading the file again.
-    first = padded(example("plain"), 300_000)
-    code, records, _ = split(first + example("thinking"), tmp_path, capsys)
+    first = padded(transcript("plain"), 300_000)
+    code, records, _ = split(first + transcript("thinking"), tmp_path, capsys)
     assert code == 1
     assert records[0]["error"]["byte_offset"] == len(first)
     assert records[0]["error"]["hint"].startswith("this file holds several responses")
-    piped = cli("replay", "-", input=first + example("thinking"))
+    piped = cli("replay", "-", input=first + transcript("thinking"))
     assert piped.returncode == 1
     assert b"--split-concatenated" in piped.stderr  # from stdin: "if this file holds ..."
 
@@ -800,7 +791,7 @@ def test_the_flag_is_named_for_a_large_first_response_too(
 def test_a_second_message_start_inside_one_response_is_not_a_concatenation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = example("plain")
+    data = transcript("plain")
     start = data[: data.index(b"event: ping")]
     doubled = start + data  # message_start twice, one message_stop
     for flags in ([], ["--split-concatenated"]):
@@ -837,7 +828,7 @@ def test_split_concatenated_replays_each_response(
     rng = random.Random(12)
     for _ in range(5):
         names = [rng.choice(NAMES) for _ in range(rng.randint(2, 6))]
-        parts = [example(n) for n in names]
+        parts = [transcript(n) for n in names]
         if rng.random() < 0.5:  # CRLF line endings, and pings between the responses
             parts = [p.replace(b"\n", b"\r\n") for p in parts]
         joined = b"event: ping\ndata: {}\n\n".join(parts)
@@ -853,7 +844,7 @@ def test_split_at_a_chunk_boundary(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], shift: int
 ) -> None:
     # The second message_start straddles the 64 KiB and 128 KiB boundaries of the reads.
-    first = padded(example("advisor"), 65536 * 2 - 600)
+    first = padded(transcript("advisor"), 65536 * 2 - 600)
     first = (
         first[: first.index(b"event: message_delta")]
         + b": "
@@ -863,7 +854,10 @@ def test_split_at_a_chunk_boundary(
     )
     assert abs(len(first) - 65536 * 2) < 50
     code, records, _ = split(
-        first + example("fallback") + example("plain"), tmp_path, capsys, "--split-concatenated"
+        first + transcript("fallback") + transcript("plain"),
+        tmp_path,
+        capsys,
+        "--split-concatenated",
     )
     assert code == 0
     check_split(records, ["advisor", "fallback", "plain"])
@@ -872,7 +866,7 @@ def test_split_at_a_chunk_boundary(
 def test_split_streams_name_their_place_in_the_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    plain = example("plain")
+    plain = transcript("plain")
     bad = plain.replace(b'"output_tokens":42', b'"output_tokens":-1')
     code, records, err = split(plain + plain + bad, tmp_path, capsys, "--split-concatenated")
     assert code == 1
@@ -886,7 +880,7 @@ def test_split_streams_name_their_place_in_the_file(
 
 
 def test_split_with_total_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write(tmp_path, "joined.sse", example("plain") + example("thinking"))
+    path = write(tmp_path, "joined.sse", transcript("plain") + transcript("thinking"))
     assert main(["replay", "--split-concatenated", "--total", path]) == 0
     out = capsys.readouterr().out
     assert f"{path} [stream 0]: complete" in out

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import EXAMPLES
 
 import usagetally
 from usagetally import (
@@ -31,7 +32,6 @@ from usagetally import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 
 # "a" is the executor in most cases; "b" is another model (advisor, fallback).
 TABLE: dict[str, Any] = {

@@ -1,7 +1,7 @@
 """Differential check: our final usage against the anthropic SDK's, field for field.
 
 The SDK (``client.beta.messages.stream(...)`` over ``httpx2.MockTransport``, through
-``usagetally._anthropic.sdk_final_usage``) reads the same bytes. Where the two differ, the
+``usagetally.testing.sdk_final_usage``) reads the same bytes. Where the two differ, the
 difference must be one of the documented ones, asserted explicitly:
 
 - A top-level usage field this version does not know, sent on a ``message_delta``: the
@@ -32,10 +32,10 @@ from hypothesis import strategies as st
 from stream_strategies import Stream, valid_streams
 
 from usagetally import UsageAccumulator, converter
-from usagetally._anthropic import sdk_final_usage
+from usagetally.testing import sdk_final_usage
 
 BATCH = 8  # streams read by the SDK on one event loop
-EXAMPLES = 40  # batches in the gate: 320 streams
+BATCHES = 40  # batches in the gate: 320 streams
 CATALOGUE = Path(__file__).resolve().parent / "bad_inputs"
 CASES: list[dict[str, Any]] = json.loads((CATALOGUE / "manifest.json").read_text("utf-8"))["cases"]
 # Catalogue successes the SDK cannot read, and why.
@@ -76,7 +76,7 @@ def differing(a: dict[str, Any], b: dict[str, Any]) -> set[str]:
 
 
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=BATCHES,
     deadline=None,
     derandomize=True,
     database=None,

@@ -12,60 +12,18 @@ compared field by field on ``cache_creation``.
 
 from __future__ import annotations
 
-import json
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from support import EXAMPLES, NAMES, example_events, expected, reference_merge, transcript
 
 from usagetally import BetaUsage, make_converter
-from usagetally._anthropic import sdk_final_usage
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
-
-_EVENT = re.compile(rb"event: ([a-z_]+)\ndata: ([^\n]*)\n\n")
+from usagetally.testing import sdk_final_usage
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def transcript(name: str) -> bytes:
-    return (EXAMPLES / f"{name}.sse").read_bytes()
-
-
-def expected(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "expected" / f"{name}.json").read_text("utf-8"))
-    return data
-
-
-def events(name: str) -> list[tuple[str, dict[str, Any]]]:
-    """Split a transcript into (event name, data) pairs, insisting on the exact API framing."""
-    raw = transcript(name)
-    out = []
-    pos = 0
-    for match in _EVENT.finditer(raw):
-        assert match.start() == pos, f"{name}: unexpected bytes at offset {pos}"
-        pos = match.end()
-        out.append((match.group(1).decode(), json.loads(match.group(2))))
-    assert pos == len(raw), f"{name}: trailing bytes at offset {pos}"
-    return out
-
-
-def reference_merge(name: str) -> dict[str, Any]:
-    """The merge rule, written out plainly: a second oracle besides the SDK."""
-    usage: dict[str, Any] | None = None
-    for kind, data in events(name):
-        if kind == "message_start":
-            usage = dict(data["message"]["usage"])
-        elif kind == "message_delta":
-            assert usage is not None
-            usage.update({k: v for k, v in data["usage"].items() if v is not None})
-    assert usage is not None
-    return usage
 
 
 def test_every_example_has_an_expected_file() -> None:
@@ -86,7 +44,7 @@ def test_transcript_is_framed_like_the_api(name: str) -> None:
     raw = transcript(name)
     assert b"\r" not in raw
     raw.decode("utf-8")
-    evs = events(name)
+    evs = example_events(name)
     assert len(evs) < 80
     for kind, data in evs:
         assert data["type"] == kind
@@ -120,7 +78,7 @@ def test_transcript_is_framed_like_the_api(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_expected_is_the_wire_faithful_merge(name: str) -> None:
-    assert reference_merge(name) == expected(name)
+    assert reference_merge(example_events(name)) == expected(name)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -133,8 +91,8 @@ def test_expected_structures_with_the_strict_converter(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_no_delta_changes_cache_creation(name: str) -> None:
     # Keeps the SDK comparison exact: the SDK would keep a stale cache_creation split.
-    start = events(name)[0][1]["message"]["usage"]
-    for kind, data in events(name):
+    start = example_events(name)[0][1]["message"]["usage"]
+    for kind, data in example_events(name):
         if kind == "message_delta":
             value = data["usage"].get("cache_creation_input_tokens")
             assert value in (None, start["cache_creation_input_tokens"])
@@ -172,7 +130,7 @@ def test_prompt_caching_numbers() -> None:
 
 def test_web_search_top_level_is_the_sum_of_turns() -> None:
     usage = expected("web-search")
-    start = events("web-search")[0][1]["message"]["usage"]
+    start = example_events("web-search")[0][1]["message"]["usage"]
     assert start["input_tokens"] == 2679
     assert usage["input_tokens"] == 10682
     assert usage["server_tool_use"]["web_search_requests"] == 1
@@ -192,7 +150,7 @@ def test_compaction_numbers() -> None:
     assert (billed_in, billed_out) == (203000, 4500)
     assert any(
         kind == "content_block_start" and data["content_block"]["type"] == "compaction"
-        for kind, data in events("compaction")
+        for kind, data in example_events("compaction")
     )
 
 
@@ -208,7 +166,7 @@ def test_advisor_numbers_follow_the_newer_rule() -> None:
         assert sum(e[field] for e in executor) == usage[field]
     assert (usage["input_tokens"], usage["output_tokens"]) == (1760, 531)
     assert usage["cache_read_input_tokens"] == 412
-    deltas = [data for kind, data in events("advisor") if kind == "message_delta"]
+    deltas = [data for kind, data in example_events("advisor") if kind == "message_delta"]
     assert len(deltas) == 2
     assert deltas[0]["delta"]["stop_reason"] is None
     assert deltas[0]["usage"]["iterations"] == usage["iterations"][:2]
@@ -230,7 +188,7 @@ def test_thinking_details_arrive_on_the_final_delta() -> None:
     assert usage["output_tokens_details"]["thinking_tokens"] <= usage["output_tokens"]
     kinds = [
         data["content_block"]["type"]
-        for kind, data in events("thinking")
+        for kind, data in example_events("thinking")
         if kind == "content_block_start"
     ]
     assert kinds == ["thinking", "text"]

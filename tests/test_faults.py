@@ -27,12 +27,12 @@ import random
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from stream_strategies import parse_sse, reference_outcome, split_at
+from support import NAMES, expected, transcript, wire
 
 from usagetally import (
     IncompleteStreamError,
@@ -42,23 +42,10 @@ from usagetally import (
     UsageError,
     UsageWorker,
     accumulate,
-    converter,
     tap,
 )
 
 pytestmark = pytest.mark.anyio
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
-
-
-def transcript(name: str) -> bytes:
-    return (EXAMPLES / f"{name}.sse").read_bytes()
-
-
-def final_of(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "expected" / f"{name}.json").read_text())
-    return data
 
 
 def pieces_of(name: str, seed: int = 0) -> list[bytes]:
@@ -83,10 +70,6 @@ def implied(delivered: bytes) -> tuple[dict[str, Any] | None, int, bool]:
 def implied_by_events(events: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, bool]:
     outcome = reference_outcome([("message", json.dumps(e), None) for e in events])
     return (outcome.usage if outcome.error is None else outcome.partial), outcome.error is None
-
-
-def wire(usage: Any) -> dict[str, Any] | None:
-    return None if usage is None else dict(converter.unstructure(usage))
 
 
 class Failing:
@@ -210,7 +193,7 @@ async def test_tap_cancelled_at_every_chunk_boundary_keeps_the_partial(name: str
         assert counted.complete == complete
         assert counted.error is None
         if complete:
-            assert wire(counted.final()) == final_of(name)
+            assert wire(counted.final()) == expected(name)
         else:
             with pytest.raises(IncompleteStreamError) as info:
                 counted.final()
@@ -252,7 +235,7 @@ async def test_worker_cancelled_with_a_stream_cut_at_every_boundary(name: str, k
         assert wire(worker.partial(k)) == usage, k
         assert (k in worker.incomplete_keys) == (not complete)
         if complete:
-            assert wire(await worker.result(k)) == final_of(name)
+            assert wire(await worker.result(k)) == expected(name)
         else:
             with pytest.raises(IncompleteStreamError):
                 await worker.result(k)
@@ -294,7 +277,7 @@ async def test_tap_read_with_a_timeout_on_every_item_counts_each_once() -> None:
                 timeouts += 1
     assert timeouts > 0, "no read timed out: the test proved nothing"
     assert seen == pieces
-    assert wire(counted.final()) == final_of("advisor")
+    assert wire(counted.final()) == expected("advisor")
 
 
 async def test_slow_consumer_stalls_a_fast_producer_without_losing_anything() -> None:
@@ -318,7 +301,7 @@ async def test_slow_consumer_stalls_a_fast_producer_without_losing_anything() ->
         async for _ in counted:
             await anyio.sleep(0.0005)  # the consumer does slow work per item
     assert blocked > 0
-    assert wire(counted.final()) == final_of("web-search")
+    assert wire(counted.final()) == expected("web-search")
 
 
 async def test_worker_with_a_slow_callback_and_full_buffer() -> None:
@@ -354,9 +337,9 @@ async def test_worker_with_a_slow_callback_and_full_buffer() -> None:
             await anyio.to_thread.run_sync(thread.join)
     assert sorted(str(r.key) for r in results) == sorted(map(str, plans))  # each once
     for i in plans:
-        assert wire(await worker.result(i)) == final_of(NAMES[i % len(NAMES)])
+        assert wire(await worker.result(i)) == expected(NAMES[i % len(NAMES)])
     assert worker.events_processed == sum(len(p) for p in plans.values())
-    assert_totals(worker, [final_of(NAMES[i % len(NAMES)]) for i in plans])
+    assert_totals(worker, [expected(NAMES[i % len(NAMES)]) for i in plans])
 
 
 # -- shutdown while feeding --------------------------------------------------------------------
@@ -453,7 +436,7 @@ async def test_threads_and_tasks_open_feed_and_close_streams_at_once() -> None:
     for i in range(n):
         name = NAMES[i % len(NAMES)]
         plans[i] = pieces_of(name, seed=300 + i) if i % 3 else events_of(name)
-        finals[i] = final_of(name)
+        finals[i] = expected(name)
     results: list[StreamResult] = []
     duplicates: list[str] = []
 
@@ -540,7 +523,8 @@ def billed(usage: dict[str, Any]) -> tuple[int, int]:
     entries = usage.get("iterations") or []
     if not entries:
         return usage["input_tokens"], usage["output_tokens"]
-    serving = next((i for i, e in enumerate(entries) if e["type"] == "fallback_message"), None)
+    fallbacks = [i for i, e in enumerate(entries) if e["type"] == "fallback_message"]
+    serving = fallbacks[-1] if fallbacks else None  # the serving attempt: the last fallback
     kept = [
         e
         for i, e in enumerate(entries)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -13,6 +12,7 @@ import anyio
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from support import EXAMPLES
 
 from usagetally import (
     BetaUsage,
@@ -28,7 +28,6 @@ from usagetally import (
 )
 from usagetally.otel import otel_hook
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 PLAIN = (EXAMPLES / "plain.sse").read_bytes()
 EXPECTED = json.loads((EXAMPLES / "expected" / "plain.json").read_text())
 CUT = PLAIN[: PLAIN.index(b"event: message_delta")]

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import INVALID_SPAN, Tracer
 from opentelemetry.util.types import AttributeValue
+from support import EXAMPLES, expected
 
 from usagetally import (
     BetaUsage,
@@ -46,7 +47,6 @@ from usagetally.otel import (
     span_attributes,
 )
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 EXAMPLE_NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
 
 SONNET = "claude-sonnet-4-6"
@@ -195,217 +195,50 @@ def as_span_values(attributes: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- representative usages ---------------------------------------------------------------------
 
+# The expectations are data (tests/data/otel/): examples.json for the bundled examples (the
+# model message_start names, exact span attributes, billed counts per model), cases.json for
+# representative usages (raw usage, model, completeness, exact span attributes, billed counts
+# per model); {"example": name} in a case stands for that example's expectation.
+OTEL_DATA = Path(__file__).resolve().parent / "data" / "otel"
+
+
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((OTEL_DATA / name).read_text("utf-8"))
+    del data["_about"]
+    return data
+
+
+def _billed(pairs: list[list[Any]]) -> dict[str | None, Counts]:
+    return {model: (counts[0], counts[1], counts[2], counts[3]) for model, counts in pairs}
+
+
+def _of_example(value: Any, example: Mapping[str, Any] | None, key: str) -> Any:
+    if isinstance(value, dict) and set(value) == {"example"}:
+        if key == "usage":
+            return expected(value["example"])
+        assert example is not None
+        return example[key]
+    return value
+
+
+_EXAMPLES_DATA = _load("examples.json")
+EXAMPLE_SPANS: dict[str, dict[str, Any]] = {n: d["span"] for n, d in _EXAMPLES_DATA.items()}
+EXAMPLE_MODELS: dict[str, str] = {n: d["model"] for n, d in _EXAMPLES_DATA.items()}
+EXAMPLE_BILLED: dict[str, dict[str | None, Counts]] = {
+    n: _billed(d["billed"]) for n, d in _EXAMPLES_DATA.items()
+}
+
 # name: (raw usage, model, complete, exact span attributes, billed counts per model)
 CASES: dict[str, tuple[dict[str, Any], str | None, bool, dict[str, Any], dict[str | None, Counts]]]
 CASES = {
-    "cache-read-and-creation": (
-        {
-            "input_tokens": 50,
-            "output_tokens": 200,
-            "cache_read_input_tokens": 9000,
-            "cache_creation_input_tokens": 1000,
-            "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600},
-        },
-        SONNET,
-        True,
-        {
-            "gen_ai.usage.input_tokens": 10050,
-            "gen_ai.usage.output_tokens": 200,
-            "gen_ai.usage.cache_read.input_tokens": 9000,
-            "gen_ai.usage.cache_creation.input_tokens": 1000,
-            "gen_ai.response.model": SONNET,
-            "usagetally.complete": True,
-            "usagetally.usage.input_tokens": 50,
-            "usagetally.billed.input_tokens": 50,
-            "usagetally.billed.output_tokens": 200,
-            "usagetally.billed.cache_read.input_tokens": 9000,
-            "usagetally.billed.cache_creation.input_tokens": 1000,
-            "usagetally.context_window_tokens": 10050,
-        },
-        {SONNET: (50, 200, 9000, 1000)},
-    ),
-    "compaction": (
-        {
-            "input_tokens": 23000,
-            "output_tokens": 1000,
-            "cache_read_input_tokens": 2000,
-            "cache_creation_input_tokens": 100,
-            "iterations": [
-                entry("compaction", (180000, 3500, 0, 0)),
-                entry("message", (23000, 1000, 2000, 100)),
-            ],
-        },
-        OPUS,
-        True,
-        {
-            "gen_ai.usage.input_tokens": 25100,
-            "gen_ai.usage.output_tokens": 1000,
-            "gen_ai.usage.cache_read.input_tokens": 2000,
-            "gen_ai.usage.cache_creation.input_tokens": 100,
-            "gen_ai.response.model": OPUS,
-            "usagetally.complete": True,
-            "usagetally.usage.input_tokens": 23000,
-            "usagetally.billed.input_tokens": 203000,
-            "usagetally.billed.output_tokens": 4500,
-            "usagetally.billed.cache_read.input_tokens": 2000,
-            "usagetally.billed.cache_creation.input_tokens": 100,
-            "usagetally.context_window_tokens": 25100,
-            "usagetally.iterations.count": 2,
-            "usagetally.iterations.compaction.count": 1,
-            "usagetally.iterations.compaction.input_tokens": 180000,
-            "usagetally.iterations.compaction.output_tokens": 3500,
-            "usagetally.iterations.compaction.cache_read.input_tokens": 0,
-            "usagetally.iterations.compaction.cache_creation.input_tokens": 0,
-            "usagetally.iterations.message.count": 1,
-            "usagetally.iterations.message.input_tokens": 23000,
-            "usagetally.iterations.message.output_tokens": 1000,
-            "usagetally.iterations.message.cache_read.input_tokens": 2000,
-            "usagetally.iterations.message.cache_creation.input_tokens": 100,
-        },
-        {OPUS: (203000, 4500, 2000, 100)},
-    ),
-    "advisor": (
-        {
-            "input_tokens": 1760,
-            "output_tokens": 531,
-            "cache_read_input_tokens": 412,
-            "cache_creation_input_tokens": 0,
-            "iterations": [
-                entry("message", (412, 89, 0, 0)),
-                entry("advisor_message", (823, 1612, 0, 0), OPUS),
-                entry("message", (1348, 442, 412, 0)),
-            ],
-        },
-        SONNET,
-        True,
-        {
-            "gen_ai.usage.input_tokens": 2172,
-            "gen_ai.usage.output_tokens": 531,
-            "gen_ai.usage.cache_read.input_tokens": 412,
-            "gen_ai.usage.cache_creation.input_tokens": 0,
-            "gen_ai.response.model": SONNET,
-            "usagetally.complete": True,
-            "usagetally.usage.input_tokens": 1760,
-            "usagetally.billed.input_tokens": 2583,
-            "usagetally.billed.output_tokens": 2143,
-            "usagetally.billed.cache_read.input_tokens": 412,
-            "usagetally.billed.cache_creation.input_tokens": 0,
-            "usagetally.context_window_tokens": 1760,
-            "usagetally.iterations.count": 3,
-            "usagetally.iterations.message.count": 2,
-            "usagetally.iterations.message.input_tokens": 1760,
-            "usagetally.iterations.message.output_tokens": 531,
-            "usagetally.iterations.message.cache_read.input_tokens": 412,
-            "usagetally.iterations.message.cache_creation.input_tokens": 0,
-            "usagetally.iterations.advisor_message.count": 1,
-            "usagetally.iterations.advisor_message.input_tokens": 823,
-            "usagetally.iterations.advisor_message.output_tokens": 1612,
-            "usagetally.iterations.advisor_message.cache_read.input_tokens": 0,
-            "usagetally.iterations.advisor_message.cache_creation.input_tokens": 0,
-            "usagetally.billed.by_model.model": [SONNET, OPUS],
-            "usagetally.billed.by_model.input_tokens": [1760, 823],
-            "usagetally.billed.by_model.output_tokens": [531, 1612],
-            "usagetally.billed.by_model.cache_read.input_tokens": [412, 0],
-            "usagetally.billed.by_model.cache_creation.input_tokens": [0, 0],
-        },
-        {SONNET: (1760, 531, 412, 0), OPUS: (823, 1612, 0, 0)},
-    ),
-    # The declined attempt produced output, so it was sampled and is billed to its model.
-    "fallback-two-models": (
-        {
-            "input_tokens": 412,
-            "output_tokens": 264,
-            "cache_read_input_tokens": 0,
-            "cache_creation_input_tokens": 0,
-            "iterations": [
-                entry("message", (535, 12, 0, 0), OPUS),
-                entry("fallback_message", (412, 264, 0, 0), SONNET),
-            ],
-        },
-        OPUS,
-        True,
-        {
-            "gen_ai.usage.input_tokens": 412,
-            "gen_ai.usage.output_tokens": 264,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.cache_creation.input_tokens": 0,
-            "gen_ai.response.model": SONNET,
-            "usagetally.complete": True,
-            "usagetally.usage.input_tokens": 412,
-            "usagetally.billed.input_tokens": 947,
-            "usagetally.billed.output_tokens": 276,
-            "usagetally.billed.cache_read.input_tokens": 0,
-            "usagetally.billed.cache_creation.input_tokens": 0,
-            "usagetally.context_window_tokens": 412,
-            "usagetally.iterations.count": 2,
-            "usagetally.iterations.message.count": 1,
-            "usagetally.iterations.message.input_tokens": 535,
-            "usagetally.iterations.message.output_tokens": 12,
-            "usagetally.iterations.message.cache_read.input_tokens": 0,
-            "usagetally.iterations.message.cache_creation.input_tokens": 0,
-            "usagetally.iterations.fallback_message.count": 1,
-            "usagetally.iterations.fallback_message.input_tokens": 412,
-            "usagetally.iterations.fallback_message.output_tokens": 264,
-            "usagetally.iterations.fallback_message.cache_read.input_tokens": 0,
-            "usagetally.iterations.fallback_message.cache_creation.input_tokens": 0,
-            "usagetally.billed.by_model.model": [OPUS, SONNET],
-            "usagetally.billed.by_model.input_tokens": [535, 412],
-            "usagetally.billed.by_model.output_tokens": [12, 264],
-            "usagetally.billed.by_model.cache_read.input_tokens": [0, 0],
-            "usagetally.billed.by_model.cache_creation.input_tokens": [0, 0],
-        },
-        {OPUS: (535, 12, 0, 0), SONNET: (412, 264, 0, 0)},
-    ),
-    # A stream cut after message_start: output_tokens is the placeholder.
-    "partial": (
-        {
-            "input_tokens": 2000,
-            "output_tokens": 1,
-            "cache_read_input_tokens": 0,
-            "cache_creation_input_tokens": 500,
-        },
-        SONNET,
-        False,
-        {
-            "gen_ai.usage.input_tokens": 2500,
-            "gen_ai.usage.output_tokens": 1,
-            "gen_ai.usage.cache_read.input_tokens": 0,
-            "gen_ai.usage.cache_creation.input_tokens": 500,
-            "gen_ai.response.model": SONNET,
-            "usagetally.complete": False,
-            "usagetally.usage.input_tokens": 2000,
-            "usagetally.billed.input_tokens": 2000,
-            "usagetally.billed.output_tokens": 1,
-            "usagetally.billed.cache_read.input_tokens": 0,
-            "usagetally.billed.cache_creation.input_tokens": 500,
-            "usagetally.context_window_tokens": 2500,
-        },
-        {SONNET: (2000, 1, 0, 500)},
-    ),
-    # No cache fields on the wire: no cache attributes (absent is not zero).
-    "thinking": (
-        {
-            "input_tokens": 300,
-            "output_tokens": 2000,
-            "output_tokens_details": {"thinking_tokens": 1500},
-        },
-        SONNET,
-        True,
-        {
-            "gen_ai.usage.input_tokens": 300,
-            "gen_ai.usage.output_tokens": 2000,
-            "gen_ai.usage.reasoning.output_tokens": 1500,
-            "gen_ai.response.model": SONNET,
-            "usagetally.complete": True,
-            "usagetally.usage.input_tokens": 300,
-            "usagetally.billed.input_tokens": 300,
-            "usagetally.billed.output_tokens": 2000,
-            "usagetally.billed.cache_read.input_tokens": 0,
-            "usagetally.billed.cache_creation.input_tokens": 0,
-            "usagetally.context_window_tokens": 300,
-        },
-        {SONNET: (300, 2000, 0, 0)},
-    ),
+    name: (
+        _of_example(case["usage"], _EXAMPLES_DATA.get(name), "usage"),
+        case["model"],
+        case["complete"],
+        _of_example(case["span"], _EXAMPLES_DATA.get(name), "span"),
+        _billed(_of_example(case["billed"], _EXAMPLES_DATA.get(name), "billed")),
+    )
+    for name, case in _load("cases.json").items()
 }
 
 
@@ -717,181 +550,6 @@ def test_without_the_api_the_import_error_says_what_to_install() -> None:
 
 
 # -- the bundled examples ------------------------------------------------------------------------
-
-# name: exact span attributes; billed counts per model. The model is the one message_start names.
-EXAMPLE_SPANS: dict[str, dict[str, Any]] = {
-    "plain": {
-        "gen_ai.usage.input_tokens": 21,
-        "gen_ai.usage.output_tokens": 42,
-        "gen_ai.usage.cache_read.input_tokens": 0,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
-        "gen_ai.response.model": SONNET,
-        "usagetally.complete": True,
-        "usagetally.usage.input_tokens": 21,
-        "usagetally.billed.input_tokens": 21,
-        "usagetally.billed.output_tokens": 42,
-        "usagetally.billed.cache_read.input_tokens": 0,
-        "usagetally.billed.cache_creation.input_tokens": 0,
-        "usagetally.context_window_tokens": 21,
-    },
-    "prompt-caching": {
-        "gen_ai.usage.input_tokens": 17993,
-        "gen_ai.usage.output_tokens": 61,
-        "gen_ai.usage.cache_read.input_tokens": 14850,
-        "gen_ai.usage.cache_creation.input_tokens": 3125,
-        "gen_ai.response.model": SONNET,
-        "usagetally.complete": True,
-        "usagetally.usage.input_tokens": 18,
-        "usagetally.billed.input_tokens": 18,
-        "usagetally.billed.output_tokens": 61,
-        "usagetally.billed.cache_read.input_tokens": 14850,
-        "usagetally.billed.cache_creation.input_tokens": 3125,
-        "usagetally.context_window_tokens": 17993,
-    },
-    "thinking": {
-        "gen_ai.usage.input_tokens": 86,
-        "gen_ai.usage.output_tokens": 1190,
-        "gen_ai.usage.cache_read.input_tokens": 0,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
-        "gen_ai.usage.reasoning.output_tokens": 846,
-        "gen_ai.response.model": SONNET,
-        "usagetally.complete": True,
-        "usagetally.usage.input_tokens": 86,
-        "usagetally.billed.input_tokens": 86,
-        "usagetally.billed.output_tokens": 1190,
-        "usagetally.billed.cache_read.input_tokens": 0,
-        "usagetally.billed.cache_creation.input_tokens": 0,
-        "usagetally.context_window_tokens": 86,
-    },
-    "web-search": {
-        "gen_ai.usage.input_tokens": 10682,
-        "gen_ai.usage.output_tokens": 510,
-        "gen_ai.usage.cache_read.input_tokens": 0,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
-        "gen_ai.response.model": OPUS,
-        "usagetally.complete": True,
-        "usagetally.usage.input_tokens": 10682,
-        "usagetally.billed.input_tokens": 10682,
-        "usagetally.billed.output_tokens": 510,
-        "usagetally.billed.cache_read.input_tokens": 0,
-        "usagetally.billed.cache_creation.input_tokens": 0,
-        "usagetally.context_window_tokens": 8003,
-        "usagetally.server_tool_use.web_search_requests": 1,
-        "usagetally.server_tool_use.web_fetch_requests": 0,
-        "usagetally.iterations.count": 2,
-        "usagetally.iterations.message.count": 2,
-        "usagetally.iterations.message.input_tokens": 10682,
-        "usagetally.iterations.message.output_tokens": 510,
-        "usagetally.iterations.message.cache_read.input_tokens": 0,
-        "usagetally.iterations.message.cache_creation.input_tokens": 0,
-    },
-    "compaction": {
-        "gen_ai.usage.input_tokens": 23000,
-        "gen_ai.usage.output_tokens": 1000,
-        "gen_ai.usage.cache_read.input_tokens": 0,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
-        "gen_ai.response.model": OPUS,
-        "usagetally.complete": True,
-        "usagetally.usage.input_tokens": 23000,
-        "usagetally.billed.input_tokens": 203000,
-        "usagetally.billed.output_tokens": 4500,
-        "usagetally.billed.cache_read.input_tokens": 0,
-        "usagetally.billed.cache_creation.input_tokens": 0,
-        "usagetally.context_window_tokens": 23000,
-        "usagetally.iterations.count": 2,
-        "usagetally.iterations.compaction.count": 1,
-        "usagetally.iterations.compaction.input_tokens": 180000,
-        "usagetally.iterations.compaction.output_tokens": 3500,
-        "usagetally.iterations.compaction.cache_read.input_tokens": 0,
-        "usagetally.iterations.compaction.cache_creation.input_tokens": 0,
-        "usagetally.iterations.message.count": 1,
-        "usagetally.iterations.message.input_tokens": 23000,
-        "usagetally.iterations.message.output_tokens": 1000,
-        "usagetally.iterations.message.cache_read.input_tokens": 0,
-        "usagetally.iterations.message.cache_creation.input_tokens": 0,
-    },
-    "advisor": {
-        "gen_ai.usage.input_tokens": 2172,
-        "gen_ai.usage.output_tokens": 531,
-        "gen_ai.usage.cache_read.input_tokens": 412,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
-        "gen_ai.response.model": SONNET,
-        "usagetally.complete": True,
-        "usagetally.usage.input_tokens": 1760,
-        "usagetally.billed.input_tokens": 2583,
-        "usagetally.billed.output_tokens": 2143,
-        "usagetally.billed.cache_read.input_tokens": 412,
-        "usagetally.billed.cache_creation.input_tokens": 0,
-        "usagetally.context_window_tokens": 1760,
-        "usagetally.iterations.count": 3,
-        "usagetally.iterations.message.count": 2,
-        "usagetally.iterations.message.input_tokens": 1760,
-        "usagetally.iterations.message.output_tokens": 531,
-        "usagetally.iterations.message.cache_read.input_tokens": 412,
-        "usagetally.iterations.message.cache_creation.input_tokens": 0,
-        "usagetally.iterations.advisor_message.count": 1,
-        "usagetally.iterations.advisor_message.input_tokens": 823,
-        "usagetally.iterations.advisor_message.output_tokens": 1612,
-        "usagetally.iterations.advisor_message.cache_read.input_tokens": 0,
-        "usagetally.iterations.advisor_message.cache_creation.input_tokens": 0,
-        "usagetally.billed.by_model.model": [SONNET, OPUS],
-        "usagetally.billed.by_model.input_tokens": [1760, 823],
-        "usagetally.billed.by_model.output_tokens": [531, 1612],
-        "usagetally.billed.by_model.cache_read.input_tokens": [412, 0],
-        "usagetally.billed.by_model.cache_creation.input_tokens": [0, 0],
-    },
-    # The declined attempt produced no output: it costs nothing and is not billed.
-    "fallback": {
-        "gen_ai.usage.input_tokens": 412,
-        "gen_ai.usage.output_tokens": 264,
-        "gen_ai.usage.cache_read.input_tokens": 0,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
-        "gen_ai.response.model": SONNET,
-        "usagetally.complete": True,
-        "usagetally.usage.input_tokens": 412,
-        "usagetally.billed.input_tokens": 412,
-        "usagetally.billed.output_tokens": 264,
-        "usagetally.billed.cache_read.input_tokens": 0,
-        "usagetally.billed.cache_creation.input_tokens": 0,
-        "usagetally.context_window_tokens": 412,
-        "usagetally.iterations.count": 2,
-        "usagetally.iterations.message.count": 1,
-        "usagetally.iterations.message.input_tokens": 535,
-        "usagetally.iterations.message.output_tokens": 0,
-        "usagetally.iterations.message.cache_read.input_tokens": 0,
-        "usagetally.iterations.message.cache_creation.input_tokens": 0,
-        "usagetally.iterations.fallback_message.count": 1,
-        "usagetally.iterations.fallback_message.input_tokens": 412,
-        "usagetally.iterations.fallback_message.output_tokens": 264,
-        "usagetally.iterations.fallback_message.cache_read.input_tokens": 0,
-        "usagetally.iterations.fallback_message.cache_creation.input_tokens": 0,
-        "usagetally.billed.by_model.model": [SONNET],
-        "usagetally.billed.by_model.input_tokens": [412],
-        "usagetally.billed.by_model.output_tokens": [264],
-        "usagetally.billed.by_model.cache_read.input_tokens": [0],
-        "usagetally.billed.by_model.cache_creation.input_tokens": [0],
-    },
-}
-
-EXAMPLE_MODELS = {
-    "plain": SONNET,
-    "prompt-caching": SONNET,
-    "thinking": SONNET,
-    "web-search": OPUS,
-    "compaction": OPUS,
-    "advisor": SONNET,
-    "fallback": OPUS,
-}
-
-EXAMPLE_BILLED: dict[str, dict[str | None, Counts]] = {
-    "plain": {SONNET: (21, 42, 0, 0)},
-    "prompt-caching": {SONNET: (18, 61, 14850, 3125)},
-    "thinking": {SONNET: (86, 1190, 0, 0)},
-    "web-search": {OPUS: (10682, 510, 0, 0)},
-    "compaction": {OPUS: (203000, 4500, 0, 0)},
-    "advisor": {SONNET: (1760, 531, 412, 0), OPUS: (823, 1612, 0, 0)},
-    "fallback": {SONNET: (412, 264, 0, 0)},
-}
 
 
 def expected_usage(name: str) -> tuple[dict[str, Any], BetaUsage]:

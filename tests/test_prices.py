@@ -10,11 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support import EXAMPLES
 
 from usagetally import MissingPriceError, PriceTable, UsageAccumulator, billed_cost, converter
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
 
 # genai-prices, and so the extra, needs Python 3.11 or later: on 3.10 there is nothing to test.
 genai_prices = pytest.importorskip("genai_prices")

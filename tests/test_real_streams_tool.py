@@ -18,6 +18,7 @@ if str(TOOLS) not in sys.path:
     sys.path.insert(0, str(TOOLS))
 
 import real_streams  # noqa: E402
+from support import EXAMPLES  # noqa: E402
 
 from usagetally.testing import (  # noqa: E402
     content_block_start,
@@ -29,8 +30,6 @@ from usagetally.testing import (  # noqa: E402
     text_delta,
     text_stream,
 )
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run(corpus: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

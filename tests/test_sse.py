@@ -16,11 +16,12 @@ import ast
 import json
 import random
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support import pieces
 
 from usagetally._errors import EventTooLargeError, LocalUsageError
 from usagetally._sse import ServerSentEvent, SSEDecoder
@@ -74,14 +75,6 @@ VECTORS = load_vectors()
 
 def is_pending(decoder: SSEDecoder) -> bool:
     return decoder.pending  # a call, so that mypy does not narrow the property between asserts
-
-
-def pieces(stream: bytes, cuts: Sequence[int]) -> Iterator[bytes]:
-    start = 0
-    for cut in sorted(cuts):
-        yield stream[start:cut]
-        start = cut
-    yield stream[start:]
 
 
 def replay(

@@ -19,6 +19,7 @@ from unittest import mock
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import pieces
 
 from usagetally import _sse
 from usagetally._errors import EventTooLargeError
@@ -117,14 +118,6 @@ def oracle(
     if limit is not None and len(stream) - unfinished > limit and not is_bom_prefix:
         return Outcome(dispatched, count, last_id, retry, (count, unfinished))
     return Outcome(dispatched, count, last_id, retry, None)
-
-
-def pieces(stream: bytes, cuts: Sequence[int]) -> Iterator[bytes]:
-    start = 0
-    for cut in sorted(cuts):
-        yield stream[start:cut]
-        start = cut
-    yield stream[start:]
 
 
 def run(

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import anyio
 import pytest
+from support import NAMES, blocks, expected, reference_merge, transcript, wire
 
 import usagetally
 from usagetally import (
@@ -30,15 +29,11 @@ from usagetally import (
     SyncTap,
     accumulate,
     accumulate_sync,
-    converter,
     tap,
 )
 from usagetally._sdk_events import as_event_mapping
 from usagetally.testing import anthropic_client, anthropic_sync_client
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-NAMES = sorted(p.stem for p in EXAMPLES.glob("*.sse"))
-_EVENT = re.compile(rb"event: ([a-z_]+)\ndata: ([^\n]*)\n\n")
 REQUEST: dict[str, Any] = {
     "model": "claude-sonnet-4-6",
     "max_tokens": 1024,
@@ -48,44 +43,6 @@ OVERLOADED = (
     b'event: error\ndata: {"type":"error","error":{"type":"overloaded_error",'
     b'"message":"Overloaded"}}\n\n'
 )
-
-
-def transcript(name: str) -> bytes:
-    return (EXAMPLES / f"{name}.sse").read_bytes()
-
-
-def expected(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / "expected" / f"{name}.json").read_text())
-    return data
-
-
-def blocks(raw: bytes) -> list[tuple[str, str, bytes]]:
-    out = []
-    pos = 0
-    for match in _EVENT.finditer(raw):
-        assert match.start() == pos
-        pos = match.end()
-        out.append((match.group(1).decode(), match.group(2).decode(), match.group(0)))
-    assert pos == len(raw)
-    return out
-
-
-def reference_merge(events: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any] | None:
-    usage: dict[str, Any] | None = None
-    for name, data in events:
-        if name == "message_start":
-            usage = {k: v for k, v in data["message"]["usage"].items() if v is not None}
-        elif name == "message_delta":
-            assert usage is not None
-            usage.update({k: v for k, v in data["usage"].items() if v is not None})
-    return usage
-
-
-def wire(usage: BetaUsage | None) -> dict[str, Any] | None:
-    if usage is None:
-        return None
-    result: dict[str, Any] = converter.unstructure(usage)
-    return result
 
 
 def sdk_wire(message: Any) -> dict[str, Any]:

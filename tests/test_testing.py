@@ -32,7 +32,7 @@ from usagetally import (
 )
 from usagetally import testing as t
 from usagetally._aio import accumulate
-from usagetally._anthropic import sdk_final_usage
+from usagetally.testing import sdk_final_usage
 
 Events = list[dict[str, Any]]
 

@@ -7,7 +7,6 @@ never with usagetally's own functions.
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import threading
 from collections.abc import Hashable, Mapping
@@ -16,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+from support import reference_merge, wire
 
 import usagetally
 from usagetally import (
@@ -24,8 +24,8 @@ from usagetally import (
     MalformedEventError,
     StreamResult,
     UsageWorker,
-    converter,
 )
+from usagetally.testing import sse_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -63,7 +63,8 @@ def events(i: int, deltas: int = 2) -> list[dict[str, Any]]:
 
 
 def encode(event: dict[str, Any]) -> bytes:
-    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+    """One event as the API frames it (``usagetally.testing.sse_bytes``)."""
+    return sse_bytes([event])
 
 
 def as_chunks(evs: list[dict[str, Any]], rng: random.Random) -> list[bytes]:
@@ -74,24 +75,13 @@ def as_chunks(evs: list[dict[str, Any]], rng: random.Random) -> list[bytes]:
 
 
 def merged(evs: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The usage of a prefix of events, by the merge rule written out."""
-    usage: dict[str, Any] | None = None
-    for e in evs:
-        if e["type"] == "message_start":
-            usage = dict(e["message"]["usage"])
-        elif e["type"] == "message_delta":
-            assert usage is not None
-            usage.update(e["usage"])
-    return usage
+    """The usage of a prefix of events, by the merge rule (``support.reference_merge``)."""
+    return reference_merge((e["type"], e) for e in evs)
 
 
 def complete(evs: list[dict[str, Any]]) -> bool:
     kinds = [e["type"] for e in evs]
     return "message_stop" in kinds and "message_delta" in kinds
-
-
-def wire(usage: Any) -> dict[str, Any] | None:
-    return None if usage is None else dict(converter.unstructure(usage))
 
 
 def expected_totals(usages: Mapping[Any, tuple[str, dict[str, Any]]]) -> dict[str, list[int]]:
@@ -559,7 +549,7 @@ def test_sync_program_feeds_the_worker_from_a_thread_pool() -> None:
     plans = {i: (as_chunks(events(i), rng) if i % 2 else events(i)) for i in range(n)}
     results: list[StreamResult] = []
 
-    def relay(i: int) -> dict[str, Any] | None:
+    def relay(i: int) -> Any:
         with worker.open_from_thread(i) as sink:  # closed when the block ends
             for item in plans[i]:
                 sink.send_from_thread(item)

@@ -51,7 +51,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from usagetally import (
+    BetaMessageDeltaUsage,
     StreamError,
     StreamErrorEvent,
     UsageAccumulator,
@@ -566,19 +569,11 @@ def _without_nulls(stream: Stream, ours: Outcome, theirs: Outcome) -> tuple[Outc
 
 
 # The usage fields the SDK's accumulator copies from a message_delta (anthropic 2.12.0,
-# lib/streaming/_beta_messages.py, accumulate_event); it leaves any other field out.
-SDK_DELTA_FIELDS = frozenset(
-    {
-        "output_tokens",
-        "input_tokens",
-        "cache_creation_input_tokens",
-        "cache_read_input_tokens",
-        "server_tool_use",
-        "output_tokens_details",
-        "iterations",
-        "fallback_credit",
-    }
-)
+# lib/streaming/_beta_messages.py, accumulate_event): the fields of its MessageDeltaUsage, which
+# are BetaMessageDeltaUsage's; it leaves any other field out.
+SDK_DELTA_FIELDS = frozenset(a.name for a in attrs.fields(BetaMessageDeltaUsage)) - {
+    "unknown_fields"
+}
 
 
 def _uncopied_delta_fields(stream: Stream) -> set[str]:

@@ -1,6 +1,7 @@
 """The usage accumulator: events in, one exact final usage out.
 
-Rules (docs/semantics.md, section 4), and everything that affects the result lives here:
+Rules (docs/semantics.md, section 4); everything that affects the result lives here, except
+the consistency checks, which only report (``_checks.py``):
 
 1. The first usage-bearing event must be ``message_start``; its usage is the starting snapshot.
 2. Each ``message_delta`` overwrites every usage field it carries; absent or null fields keep
@@ -20,7 +21,9 @@ Rules (docs/semantics.md, section 4), and everything that affects the result liv
 7. Consistency checks (diagnostics) run on each delta (reported iterations changing or
    disappearing, cumulative counts going down between deltas) and on the final usage (top
    level against iterations; the cache TTL split against ``cache_creation_input_tokens``).
-   The final usage keeps what the wire said: a TTL split left stale by a delta (the API never
+   The checks themselves are the pure functions of ``_checks.py``, which return findings;
+   this module applies the policy to them (``_report``: collect and log, or raise). The
+   final usage keeps what the wire said: a TTL split left stale by a delta (the API never
    re-sends it) is kept as sent and reported as ``cache_split_stale``, a note that the
    ``"strict"`` policy does not refuse; :func:`~usagetally.cache_writes` prices it.
 8. Diagnostics are kept on the accumulator and logged to the ``usagetally`` logger; they are
@@ -41,19 +44,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from ._checks import check_delta, check_final
 from ._converter import converter, make_converter, merge_unknown_fields
 from ._errors import (
     EventOrderError,
     IncompleteStreamError,
     InconsistentUsageError,
+    LocalTypeError,
     LocalUsageError,
+    LocalValueError,
     MalformedEventError,
     StreamError,
     StreamErrorEvent,
     UsageDiagnostic,
     UsageValidationError,
 )
-from ._figures import check_top_level
 from ._limits import check_event_json
 from ._models import BetaMessageDeltaUsage, BetaUsage
 from ._sdk_events import as_event_mapping
@@ -143,11 +148,10 @@ class UsageAccumulator:
         max_event_size: int | None = None,
     ) -> None:
         if policy not in ("warn", "strict", "off"):
-            raise LocalUsageError(f"policy must be 'warn', 'strict' or 'off', got {policy!r}")
+            raise LocalValueError(f"policy must be 'warn', 'strict' or 'off', got {policy!r}")
         if max_event_size is not None and (type(max_event_size) is not int or max_event_size < 0):
-            raise LocalUsageError(
-                f"max_event_size must be None or an int >= 0, got {max_event_size!r}"
-            )
+            bad = LocalTypeError if type(max_event_size) is not int else LocalValueError
+            raise bad(f"max_event_size must be None or an int >= 0, got {max_event_size!r}")
         self._policy = policy
         self._converter = _strict_converter() if strict_types else converter
         # The decoder's driving interface is SSEDecoder.feed_located / paused / resume / keep
@@ -242,7 +246,7 @@ class UsageAccumulator:
 
         """
         if type(chunk) is not bytes and not isinstance(chunk, (bytes, bytearray, memoryview)):
-            raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
+            raise LocalTypeError(f"feed() takes bytes, got {type(chunk).__name__}")
         self._check_not_busy()
         self._enter("bytes")
         head = self._head
@@ -286,7 +290,7 @@ class UsageAccumulator:
         """
         bad: object = data if isinstance(event, str) else event
         if not isinstance(bad, str):
-            raise LocalUsageError(f"feed_sse() takes two strings, got a {type(bad).__name__}")
+            raise LocalTypeError(f"feed_sse() takes two strings, got a {type(bad).__name__}")
         self._check_not_busy()
         self._enter("events")
         index = self._index
@@ -308,11 +312,19 @@ class UsageAccumulator:
             event: The event's type.
 
         Raises:
-            StreamError: As :meth:`feed`.
-            LocalUsageError: As :meth:`feed`.
+            StreamError: As :meth:`feed` (after an error, the same error again).
+            LocalUsageError: ``event`` is not a string, or as :meth:`feed`.
 
         """
-        if self._mode != "events" or self._stopped_at is not None or self._busy:
+        if (
+            self._mode != "events"
+            or self._stopped_at is not None
+            or self._busy
+            or self._error is not None
+            or type(event) is not str
+        ):
+            if not isinstance(event, str):
+                raise LocalTypeError(f"feed_skipped() takes a string, got {type(event).__name__}")
             self._check_not_busy()
             self._enter("events")
             self._dispatch(event, None, self._index, None)
@@ -389,11 +401,8 @@ class UsageAccumulator:
         usage = self._usage
         stop = self._stopped_at
         if self._policy != "off":
-            split = _split_finding(usage, self._start_cache_creation)
-            if split is not None:
-                self._report(*split, stop, usage)
-            for message in check_top_level(usage):
-                self._report("top_level_mismatch", message, stop, usage)
+            for finding in check_final(usage, self._start_cache_creation):
+                self._report(finding.code, finding.message, stop)
         self._final = usage
         return usage
 
@@ -682,55 +691,18 @@ class UsageAccumulator:
         index: int,
         offset: int | None,
     ) -> None:
-        old, new = before.iterations, delta.iterations
-        if old and new is not None:
-            for i, (was, now) in enumerate(zip(old, new, strict=False)):
-                if was != now:
-                    self._report(
-                        "iteration_changed",
-                        f"iterations[{i}] was reported as {converter.unstructure(was)} and is "
-                        f"now {converter.unstructure(now)}",
-                        index,
-                        before,
-                        offset,
-                    )
-            if len(new) < len(old):
-                self._report(
-                    "iteration_removed",
-                    f"iterations had {len(old)} entries and now has {len(new)}",
-                    index,
-                    before,
-                    offset,
-                )
-        counts = self._delta_counts
-        current = _cumulative_counts(delta)
-        for name, value in current.items():
-            previous = counts.get(name)
-            if previous is not None and value < previous:
-                self._report(
-                    "count_decreased",
-                    f"{name} went down from {previous} to {value} between message_delta events",
-                    index,
-                    before,
-                    offset,
-                )
-        counts.update(current)
+        findings, current = check_delta(before, delta, self._delta_counts)
+        for finding in findings:
+            self._report(finding.code, finding.message, index, offset)
+        self._delta_counts.update(current)
 
-    def _report(
-        self,
-        code: str,
-        message: str,
-        index: int,
-        partial: BetaUsage | None,
-        offset: int | None = None,
-    ) -> None:
+    def _report(self, code: str, message: str, index: int, offset: int | None = None) -> None:
+        # The one path to the sticky error (_fail): a delta's findings are reported before the
+        # delta is applied, so the partial usage is the usage before the event that showed it.
         diagnostic = UsageDiagnostic(code=code, message=message, event_index=index)
         note = code in NOTES
         if self._policy == "strict" and not note:
-            exc = InconsistentUsageError(diagnostic, byte_offset=offset)
-            exc.partial = partial
-            self._error = exc
-            raise exc
+            raise self._fail(InconsistentUsageError(diagnostic, byte_offset=offset))
         self._diagnostics.append(diagnostic)
         _log.log(
             logging.INFO if note else logging.WARNING,
@@ -738,56 +710,6 @@ class UsageAccumulator:
             diagnostic,
             extra={"usagetally_diagnostic": diagnostic},
         )
-
-
-def _cumulative_counts(delta: BetaMessageDeltaUsage) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for name in _CUMULATIVE:
-        value = getattr(delta, name)
-        if value is not None:
-            counts[name] = value
-    tools = delta.server_tool_use
-    if tools is not None:
-        for name in ("web_search_requests", "web_fetch_requests"):
-            value = getattr(tools, name)
-            if value is not None:
-                counts[f"server_tool_use.{name}"] = value
-    return counts
-
-
-def _split_finding(usage: BetaUsage, at_start: int | None) -> tuple[str, str] | None:
-    """Judge the cache TTL split against ``cache_creation_input_tokens``.
-
-    Returns None when it adds up (or there is none); ``cache_split_stale`` when it added up to
-    the total of ``message_start`` and a delta changed the total since (normal: the split is
-    never re-sent); ``cache_split_mismatch`` otherwise (it never added up).
-    """
-    split = usage.cache_creation
-    if split is None:
-        return None
-    covered = split.ephemeral_5m_input_tokens + split.ephemeral_1h_input_tokens
-    total = usage.cache_creation_input_tokens or 0
-    if covered == total:
-        return None
-    parts = (
-        f"cache_creation splits {split.ephemeral_5m_input_tokens} (5m) + "
-        f"{split.ephemeral_1h_input_tokens} (1h) = {covered}"
-    )
-    if covered == (at_start or 0):
-        change = (
-            f"so {total - covered} tokens are not in the split"
-            if total > covered
-            else f"which the split exceeds by {covered - total} tokens"
-        )
-        return (
-            "cache_split_stale",
-            f"{parts}, as sent on message_start; a message_delta changed "
-            f"cache_creation_input_tokens to {total}, {change} (the API never re-sends it)",
-        )
-    return (
-        "cache_split_mismatch",
-        f"{parts}, which does not add up to cache_creation_input_tokens {total}",
-    )
 
 
 def _describe_body(head: bytes, size: int) -> tuple[str, tuple[str | None, str | None] | None]:

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar, overload
 
 from ._accumulator import Policy, UsageAccumulator
-from ._errors import LocalUsageError, StreamError, UsageError
+from ._errors import LocalTypeError, LocalUsageError, StreamError, UsageError
 from ._feeding import Feeder, TapState, UsageHook, conclude
 from ._models import BetaUsage
 from ._sync import SyncTap, is_sync_source
@@ -62,7 +62,7 @@ def _iterator_of(source: Any) -> AsyncIterator[Any]:
         hint = " (for a synchronous stream, use usagetally.accumulate_sync or tap)"
     else:
         hint = ""
-    raise LocalUsageError(f"{type(source).__name__} is not an async iterable{hint}")
+    raise LocalTypeError(f"{type(source).__name__} is not an async iterable{hint}")
 
 
 def _is_manager(source: Any) -> bool:

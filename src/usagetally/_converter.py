@@ -30,6 +30,8 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import types
+import typing
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -39,23 +41,14 @@ import cattrs
 from ._errors import UsageValidationError
 from ._limits import MAX_UNKNOWN_DEPTH, MAX_UNKNOWN_FIELDS, MAX_UNKNOWN_SIZE
 from ._models import (
-    BetaAdvisorMessageIterationUsage,
-    BetaCacheCreation,
-    BetaCompactionIterationUsage,
-    BetaFallbackCreditNotApplied,
-    BetaFallbackCreditRedeemed,
-    BetaFallbackCreditUsage,
-    BetaFallbackMessageIterationUsage,
     BetaMessageDeltaUsage,
-    BetaMessageIterationUsage,
-    BetaOutputTokensDetails,
-    BetaServerToolUsage,
     BetaUsage,
     FallbackCreditStatus,
     IterationUsage,
     UnknownFallbackCreditStatus,
     UnknownIterationUsage,
 )
+from ._wire import FALLBACK_STATUS_CLASSES, ITERATION_CLASSES
 
 __all__ = ["converter", "make_converter", "merge_unknown_fields"]
 
@@ -484,124 +477,80 @@ def merge_unknown_fields(
 
 
 class _Structurers:
-    """The structure functions of every class, for one strictness."""
+    """The structure functions of every class, for one strictness.
+
+    Each class's field checks are derived from its attrs fields' types (``int`` a count,
+    ``str`` a string, a model class its structurer, a tuple a list of its items, the two
+    unions discriminated by ``type`` through ``_wire``'s tables), so a field added to
+    ``_models.py`` is checked without a change here. Only the strings with a known set of
+    values are named: :data:`_CHOICES`.
+    """
 
     def __init__(self, strict: bool) -> None:
-        cache = _object(
-            BetaCacheCreation,
-            {"ephemeral_5m_input_tokens": _count, "ephemeral_1h_input_tokens": _count},
-            strict=strict,
-        )
-        server_tools = _object(
-            BetaServerToolUsage,
-            {"web_search_requests": _count, "web_fetch_requests": _count},
-            strict=strict,
-        )
-        details = _object(BetaOutputTokensDetails, {"thinking_tokens": _count}, strict=strict)
-        redeemed = _object(
-            BetaFallbackCreditRedeemed, {"type": _string}, strict=strict, fixed_type="redeemed"
-        )
-        not_applied = _object(
-            BetaFallbackCreditNotApplied,
-            {"type": _string, "reason": _string, "remove_to_redeem": _string_list},
-            strict=strict,
-            fixed_type="not_applied",
-        )
-        unknown_status = _object(UnknownFallbackCreditStatus, {"type": _string}, strict=False)
-        status = _discriminated(
-            {"redeemed": redeemed, "not_applied": not_applied},
-            unknown_status,
+        self._strict = strict
+        self._choices = {name: _choice(known, strict) for name, known in _CHOICES.items()}
+        self.by_class: dict[type, Callable[[Any], Any]] = {}
+        self.status = _discriminated(
+            {kind: self._of(cls) for kind, cls in FALLBACK_STATUS_CLASSES.items()},
+            self._of(UnknownFallbackCreditStatus),
             what="fallback credit status",
             strict=strict,
         )
-        fallback_credit = _object(BetaFallbackCreditUsage, {"status": status}, strict=strict)
-
-        counts: dict[str, _Check] = {
-            "type": _string,
-            "input_tokens": _count,
-            "output_tokens": _count,
-            "cache_creation_input_tokens": _count,
-            "cache_read_input_tokens": _count,
-            "cache_creation": cache,
-        }
-        message = _object(
-            BetaMessageIterationUsage,
-            {**counts, "model": _string},
-            strict=strict,
-            fixed_type="message",
-        )
-        compaction = _object(
-            BetaCompactionIterationUsage, counts, strict=strict, fixed_type="compaction"
-        )
-        advisor = _object(
-            BetaAdvisorMessageIterationUsage,
-            {**counts, "model": _string},
-            strict=strict,
-            fixed_type="advisor_message",
-        )
-        fallback = _object(
-            BetaFallbackMessageIterationUsage,
-            {**counts, "model": _string},
-            strict=strict,
-            fixed_type="fallback_message",
-        )
-        unknown_iteration = _object(
-            UnknownIterationUsage, {**counts, "model": _string}, strict=False
-        )
-        iteration = _discriminated(
-            {
-                "message": message,
-                "compaction": compaction,
-                "advisor_message": advisor,
-                "fallback_message": fallback,
-            },
-            unknown_iteration,
+        self.iteration = _discriminated(
+            {kind: self._of(cls) for kind, cls in ITERATION_CLASSES.items()},
+            self._of(UnknownIterationUsage),
             what="iteration",
             strict=strict,
         )
-        iterations = _list_of(iteration)
+        for cls in (BetaUsage, BetaMessageDeltaUsage):
+            self._of(cls)
 
-        shared: dict[str, _Check] = {
-            "input_tokens": _count,
-            "output_tokens": _count,
-            "cache_creation_input_tokens": _count,
-            "cache_read_input_tokens": _count,
-            "server_tool_use": server_tools,
-            "iterations": iterations,
-            "output_tokens_details": details,
-            "fallback_credit": fallback_credit,
-        }
-        usage = _object(
-            BetaUsage,
-            {
-                **shared,
-                "cache_creation": cache,
-                "service_tier": _choice(SERVICE_TIERS, strict),
-                "speed": _choice(SPEEDS, strict),
-                "inference_geo": _string,
-            },
-            strict=strict,
-        )
-        delta = _object(BetaMessageDeltaUsage, shared, strict=strict)
+    def _of(self, cls: type) -> Callable[[Any], Any]:
+        """Return (building it once) the structure function of a model class."""
+        built = self.by_class.get(cls)
+        if built is None:
+            hints = typing.get_type_hints(cls)
+            checks = {
+                f.name: self._choices.get(f.name) or self._check(hints[f.name])
+                for f in attrs.fields(cls)
+                if f.name != "unknown_fields"
+            }
+            unknown = cls in (UnknownIterationUsage, UnknownFallbackCreditStatus)
+            typed = cls in ITERATION_CLASSES.values() or cls in FALLBACK_STATUS_CLASSES.values()
+            built = _object(
+                cls,
+                checks,
+                strict=self._strict and not unknown,
+                fixed_type=attrs.fields_dict(cls)["type"].default if typed else None,
+            )
+            self.by_class[cls] = built
+        return built
 
-        self.iteration = iteration
-        self.status = status
-        self.by_class: dict[type, Callable[[Any], Any]] = {
-            BetaUsage: usage,
-            BetaMessageDeltaUsage: delta,
-            BetaCacheCreation: cache,
-            BetaServerToolUsage: server_tools,
-            BetaOutputTokensDetails: details,
-            BetaFallbackCreditUsage: fallback_credit,
-            BetaFallbackCreditRedeemed: redeemed,
-            BetaFallbackCreditNotApplied: not_applied,
-            UnknownFallbackCreditStatus: unknown_status,
-            BetaMessageIterationUsage: message,
-            BetaCompactionIterationUsage: compaction,
-            BetaAdvisorMessageIterationUsage: advisor,
-            BetaFallbackMessageIterationUsage: fallback,
-            UnknownIterationUsage: unknown_iteration,
-        }
+    def _check(self, hint: Any) -> _Check:
+        """Return the check of a field from its type."""
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            kinds = frozenset(typing.get_args(hint)) - {type(None)}
+            if kinds == _ITERATION_UNION:
+                return self.iteration
+            if kinds == _STATUS_UNION:
+                return self.status
+            (hint,) = kinds  # X | None
+        if hint is int:
+            return _count
+        if hint is str:
+            return _string
+        if typing.get_origin(hint) is tuple:
+            item = typing.get_args(hint)[0]
+            return _string_list if item is str else _list_of(self._check(item))
+        if attrs.has(hint):
+            return self._of(hint)
+        raise TypeError(f"no wire check for a field of type {hint!r}")  # pragma: no cover
+
+
+# The strings whose values are known (refused beyond them by the strict converter).
+_CHOICES = {"service_tier": SERVICE_TIERS, "speed": SPEEDS}
+_ITERATION_UNION = frozenset(typing.get_args(IterationUsage))
+_STATUS_UNION = frozenset(typing.get_args(FallbackCreditStatus))
 
 
 def _unstructure(obj: Any) -> Any:

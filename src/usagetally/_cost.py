@@ -50,8 +50,15 @@ from typing import Any
 import attrs
 
 from . import _figures
-from ._errors import LocalUsageError, MissingPriceError, PriceTableError
+from ._errors import (
+    LocalUsageError,
+    LocalValueError,
+    MissingPriceError,
+    PriceTableError,
+    check_argument_type,
+)
 from ._models import BetaUsage, IterationUsage
+from ._wire import ITERATION_TYPES
 
 __all__ = ["CATEGORIES", "Cost", "PriceTable", "billed_cost"]
 
@@ -61,7 +68,6 @@ CATEGORIES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h
 _RATES = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
 _REQUIRED_RATES = ("input", "output")
 _MILLION_EXPONENT = -6  # rates are per million tokens: scaleb(-6) divides exactly
-_KNOWN_TYPES = frozenset({"message", "compaction", "advisor_message", "fallback_message"})
 _EXECUTOR_TYPES = frozenset({"message", "compaction"})
 _UNPRICED_GEOS = frozenset({"global", "not_available"})
 _SNAPSHOT = re.compile(r"(.+)-\d{8}")
@@ -362,7 +368,7 @@ expected a non-negative integer, got 250000.0
         file = Path(path)
         suffix = file.suffix.lower()
         if suffix not in (".json", ".toml"):
-            raise LocalUsageError(f"{file}: a price table is a .json or .toml file")
+            raise LocalValueError(f"{file}: a price table is a .json or .toml file")
         data: Any
         if suffix == ".json":
             text = file.read_text(encoding="utf-8")
@@ -692,13 +698,15 @@ def billed_cost(usage: BetaUsage, *, model: str | None, prices: PriceTable) -> C
     Decimal('0.057660')
 
     """
+    check_argument_type(usage, BetaUsage, "billed_cost(usage)")
+    check_argument_type(prices, PriceTable, "billed_cost(prices)")
     bill = _Bill()
     with decimal.localcontext(_EXACT):
         service = _service_multiplier(usage, prices, bill)
         fast = _wants_fast(usage, bill)
         for entry in _figures.billed_entries(usage):
             kind = "message" if isinstance(entry, BetaUsage) else entry.type
-            if kind not in _KNOWN_TYPES:
+            if kind not in ITERATION_TYPES:
                 bill.unpriced[
                     f"iteration entries of type {kind!r} (their tokens have no known price)"
                 ] = None

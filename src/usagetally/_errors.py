@@ -16,6 +16,18 @@ The tree, in the spirit of h11 (what the stream sent versus how the library was 
     │   ├── InconsistentUsageError   a consistency check failed under the "strict" policy
     │   └── SourceError              the source being read raised (the original is the cause)
     └── LocalUsageError              usagetally was used wrongly (feed after finish, ...)
+        ├── LocalTypeError           an argument of the wrong type (also TypeError)
+        └── LocalValueError          an argument of the right type but a bad value (ValueError)
+
+The rule for bad arguments, across the public API (``usagetally``, ``usagetally.testing``,
+``usagetally.otel``, ``usagetally.prices``): every bad argument raises a
+:class:`LocalUsageError`, so that catching :class:`UsageError` handles every failure of the
+library's own making. A wrong *type* raises :class:`LocalTypeError` and a wrong *value* of the
+right type raises :class:`LocalValueError`, which are also the builtin :class:`TypeError` and
+:class:`ValueError`: code written against the builtins keeps working, as attrs'
+``FrozenError(AttributeError)`` does. Misuse that is not about one argument (feeding after
+``finish()``, a worker started twice) raises :class:`LocalUsageError` itself.
+tests/test_public_api.py walks the public API with bad arguments and checks this.
 
 Every :class:`StreamError` names where it happened (event index and byte offset, when known)
 and carries ``partial``: the usage accumulated before the failure, or None when nothing had
@@ -36,7 +48,9 @@ __all__ = [
     "EventTooLargeError",
     "IncompleteStreamError",
     "InconsistentUsageError",
+    "LocalTypeError",
     "LocalUsageError",
+    "LocalValueError",
     "MalformedEventError",
     "MissingPriceError",
     "PriceTableError",
@@ -280,6 +294,17 @@ class LocalUsageError(UsageError):
     """usagetally was used wrongly, such as feeding an accumulator after ``finish()``."""
 
 
+class LocalTypeError(LocalUsageError, TypeError):
+    """An argument has the wrong type, such as ``feed("text")`` (also a :class:`TypeError`)."""
+
+
+class LocalValueError(LocalUsageError, ValueError):
+    """An argument has the right type but a bad value, such as ``policy="loud"``.
+
+    Also a :class:`ValueError`.
+    """
+
+
 @attrs.frozen(kw_only=True)
 class UsageDiagnostic:
     """A consistency problem found in a stream's usage.
@@ -304,3 +329,19 @@ class UsageDiagnostic:
     def __str__(self) -> str:
         where = f" (event {self.event_index})" if self.event_index is not None else ""
         return f"{self.code}: {self.message}{where}"
+
+
+def check_argument_type(value: object, expected: type, what: str) -> None:
+    """Raise :class:`LocalTypeError` unless ``value`` is an instance of ``expected``.
+
+    Args:
+        value: The argument.
+        expected: The class it must be an instance of.
+        what: How the message names the argument, such as ``billed_totals(usage)``.
+
+    Raises:
+        LocalTypeError: ``value`` is not an instance of ``expected``.
+
+    """
+    if not isinstance(value, expected):
+        raise LocalTypeError(f"{what} must be a {expected.__name__}, got {type(value).__name__}")

@@ -73,6 +73,7 @@ from ._errors import (
 )
 from ._models import BetaUsage
 from ._sdk_events import MESSAGE_STOP, USAGE_EVENTS, as_event_mapping, is_sdk_event, wire_form
+from ._wire import NO_USAGE_EVENTS
 
 if TYPE_CHECKING:
     from ._accumulator import UsageAccumulator
@@ -99,10 +100,7 @@ raised in place of the stream's result. ``usagetally.otel.otel_hook`` makes one.
 # never fed (False). The helper's message_stop carries the whole message: a constant stands
 # for it.
 _PASSED_OVER: dict[str, bool] = {
-    "content_block_start": True,
-    "content_block_delta": True,
-    "content_block_stop": True,
-    "ping": True,
+    **dict.fromkeys(NO_USAGE_EVENTS, True),
     "text": False,
     "thinking": False,
     "input_json": False,
@@ -117,12 +115,11 @@ _OBJECTS = "SDK event objects"
 class Feeder:
     """One stream's accumulator, fed with items of the kind its first item had."""
 
-    __slots__ = ("acc", "error", "feed", "kind", "stopped")
+    __slots__ = ("acc", "error", "feed", "kind")
 
     def __init__(self, acc: UsageAccumulator) -> None:
         self.acc = acc
         self.kind = ""
-        self.stopped = False  # an SDK object stream has had message_stop
         # An error of this layer (a source error, an item of the wrong kind); the
         # accumulator keeps its own.
         self.error: StreamError | None = None
@@ -225,7 +222,6 @@ class Feeder:
             self.acc.feed_skipped(kind)
         elif kind == "message_stop":
             self.acc.feed_event(MESSAGE_STOP)
-            self.stopped = True
         elif kind in USAGE_EVENTS:
             self.acc.feed_event(wire_form(item))
         else:

@@ -32,8 +32,9 @@ from typing import Any
 import attrs
 
 from . import _cost  # imports this module too: each reads the other's names at call time
-from ._errors import MissingPriceError
+from ._errors import MissingPriceError, check_argument_type
 from ._models import BetaUsage, IterationUsage
+from ._wire import ITERATION_TYPES, serving_index
 
 __all__ = [
     "CacheWrites",
@@ -42,18 +43,10 @@ __all__ = [
     "billed_entries",
     "billed_totals",
     "cache_writes",
-    "check_top_level",
     "context_window_tokens",
     "totals_by_model",
     "totals_by_type",
 ]
-
-_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -122,18 +115,17 @@ def _sum(items: Iterable[BetaUsage | IterationUsage]) -> TokenCounts:
     return _sum_counts(TokenCounts.of(item) for item in items)
 
 
-_KNOWN_TYPES = frozenset({"message", "compaction", "advisor_message", "fallback_message"})
+def _declined(entry: IterationUsage) -> bool:
+    role = ITERATION_TYPES.get(entry.type)
+    return role is not None and role.declinable and not entry.output_tokens
 
 
 def _billed_entries(iterations: Sequence[IterationUsage]) -> list[IterationUsage]:
-    serving = next((i for i, e in enumerate(iterations) if e.type == "fallback_message"), None)
+    # Before the serving attempt (_wire.serving_index), a declined attempt costs nothing.
+    serving = serving_index(iterations)
     if serving is None:
         return list(iterations)
-    return [
-        entry
-        for i, entry in enumerate(iterations)
-        if not (i < serving and entry.type == "message" and not entry.output_tokens)
-    ]
+    return [entry for i, entry in enumerate(iterations) if not (i < serving and _declined(entry))]
 
 
 def billed_entries(usage: BetaUsage) -> list[BetaUsage | IterationUsage]:
@@ -181,6 +173,7 @@ def billed_totals(usage: BetaUsage) -> TokenCounts:
     (203000, 4500)
 
     """
+    check_argument_type(usage, BetaUsage, "billed_totals(usage)")
     if not usage.iterations:
         return TokenCounts.of(usage)
     return _sum(_billed_entries(usage.iterations))
@@ -199,8 +192,10 @@ def context_window_tokens(usage: BetaUsage) -> int:
         The number of tokens in the context window.
 
     """
+    check_argument_type(usage, BetaUsage, "context_window_tokens(usage)")
     for entry in reversed(usage.iterations or ()):
-        if entry.type in ("message", "fallback_message"):
+        role = ITERATION_TYPES.get(entry.type)
+        if role is not None and role.context_window:
             return TokenCounts.of(entry).input_side
     return TokenCounts.of(usage).input_side
 
@@ -219,6 +214,7 @@ def totals_by_model(usage: BetaUsage, *, model: str | None = None) -> dict[str |
         Billed counts keyed by model, in order of first appearance.
 
     """
+    check_argument_type(usage, BetaUsage, "totals_by_model(usage)")
     if not usage.iterations:
         return {model: TokenCounts.of(usage)}
     totals: dict[str | None, TokenCounts] = {}
@@ -241,64 +237,13 @@ def totals_by_type(usage: BetaUsage) -> dict[str, TokenCounts]:
         Counts keyed by iteration type, in order of first appearance.
 
     """
+    check_argument_type(usage, BetaUsage, "totals_by_type(usage)")
     if not usage.iterations:
         return {"message": TokenCounts.of(usage)}
     totals: dict[str, TokenCounts] = {}
     for entry in usage.iterations:
         totals[entry.type] = totals.get(entry.type, TokenCounts()) + TokenCounts.of(entry)
     return totals
-
-
-def _top_level_sets(iterations: Sequence[IterationUsage]) -> list[tuple[str, TokenCounts]]:
-    """List the top levels the documented rules allow, each with the rule's name."""
-    executors = [e for e in iterations if e.type == "message"]
-    fallbacks = [e for e in iterations if e.type == "fallback_message"]
-    if fallbacks:
-        return [("fallback rule: the last fallback_message entry", TokenCounts.of(fallbacks[-1]))]
-    summed = _sum(executors)
-    if any(e.type == "advisor_message" for e in iterations):
-        first = TokenCounts.of(executors[0]) if executors else TokenCounts()
-        older = attrs.evolve(
-            summed,
-            input_tokens=first.input_tokens,
-            cache_read_input_tokens=first.cache_read_input_tokens,
-        )
-        return [
-            ("advisor rule: the sum over message entries", summed),
-            ("older advisor rule: input and cache read of the first message entry", older),
-            (
-                "older advisor rule, cache creation of the first message entry",
-                attrs.evolve(older, cache_creation_input_tokens=first.cache_creation_input_tokens),
-            ),
-        ]
-    return [("the sum over message entries", summed)]
-
-
-def check_top_level(usage: BetaUsage) -> list[str]:
-    """Check the top-level counts against the iterations, by the rule that fits the entries.
-
-    Args:
-        usage: A final usage.
-
-    Returns:
-        An empty list when they agree (or cannot be checked: no iterations, or an entry of
-        unknown type), else one message naming the fields that differ.
-
-    """
-    iterations = usage.iterations
-    if not iterations or any(e.type not in _KNOWN_TYPES for e in iterations):
-        return []
-    top = TokenCounts.of(usage)
-    candidates = _top_level_sets(iterations)
-    if any(top == expected for _, expected in candidates):
-        return []
-    rule, expected = candidates[0]
-    diffs = [
-        f"{name} {getattr(top, name)} (expected {getattr(expected, name)})"
-        for name in _FIELDS
-        if getattr(top, name) != getattr(expected, name)
-    ]
-    return [f"top level disagrees with iterations by {rule}: " + ", ".join(diffs)]
 
 
 @attrs.frozen(kw_only=True)
@@ -380,6 +325,7 @@ def cache_writes(usage: BetaUsage) -> CacheWrites:
 unsplit_input_tokens=200)
 
     """
+    check_argument_type(usage, BetaUsage, "cache_writes(usage)")
     if not usage.iterations:
         return CacheWrites.of(usage)
     total = CacheWrites()
@@ -440,6 +386,7 @@ class UsageTotals:
             (then it is counted in :attr:`unpriced_requests`).
 
         """
+        check_argument_type(usage, BetaUsage, "UsageTotals.add(usage)")
         cost = None
         if self._prices is not None:
             try:
@@ -476,6 +423,7 @@ class UsageTotals:
             other: Totals to add (left unchanged).
 
         """
+        check_argument_type(other, UsageTotals, "UsageTotals.merge(other)")
         for key, counts in other._by_model.items():
             self._by_model[key] = self._by_model.get(key, TokenCounts()) + counts
         for name, value in other._server_tools.items():

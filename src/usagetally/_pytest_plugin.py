@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._errors import LocalTypeError
 from ._install import install_hint
 
 if TYPE_CHECKING:
@@ -34,34 +35,17 @@ __all__ = [
     "usage_events",
 ]
 
-_MODELS_MODULE = "usagetally._models"
-# The anthropic SDK's usage classes whose instances get the path-by-path explanation.
-_SDK_USAGE_CLASSES = frozenset(
-    {
-        "BetaUsage",
-        "Usage",
-        "BetaMessageDeltaUsage",
-        "MessageDeltaUsage",
-        "BetaCacheCreation",
-        "CacheCreation",
-        "BetaServerToolUsage",
-        "ServerToolUsage",
-        "BetaOutputTokensDetails",
-        "BetaFallbackCreditUsage",
-        "BetaMessageIterationUsage",
-        "BetaCompactionIterationUsage",
-        "BetaAdvisorMessageIterationUsage",
-        "BetaFallbackMessageIterationUsage",
-    }
-)
-
 
 def _is_usage(obj: object) -> bool:
+    # Imported here, to keep loading the plugin cheap. The SDK's usage classes are the
+    # catalogue's (_wire.SDK_CLASSES).
+    from . import _models, _wire
+
     cls = type(obj)
     module = cls.__module__
-    if module == _MODELS_MODULE:
+    if module == _models.__name__:
         return hasattr(cls, "__attrs_attrs__")
-    return module.split(".")[0] == "anthropic" and cls.__name__ in _SDK_USAGE_CLASSES
+    return module.split(".")[0] == "anthropic" and cls.__name__ in _wire.SDK_CLASSES
 
 
 def _qualified(obj: object) -> str:
@@ -148,7 +132,9 @@ def sse_transcript() -> Callable[..., bytes]:
         if events is None:
             events = testing.text_stream(**text_stream_kwargs)
         elif text_stream_kwargs:
-            raise TypeError("sse_transcript takes either events or text_stream arguments, not both")
+            raise LocalTypeError(
+                "sse_transcript takes either events or text_stream arguments, not both"
+            )
         return testing.sse_bytes(events, line_ending=line_ending)
 
     return make

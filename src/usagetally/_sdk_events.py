@@ -21,9 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from . import _wire
+
 __all__ = ["MESSAGE_STOP", "USAGE_EVENTS", "as_event_mapping", "is_sdk_event", "wire_form"]
 
-USAGE_EVENTS = frozenset({"message_start", "message_delta", "error"})
+USAGE_EVENTS = frozenset({*_wire.USAGE_EVENTS, "error"})
 """The event types whose wire form is read whole."""
 
 MESSAGE_STOP: Mapping[str, Any] = {"type": "message_stop"}

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._errors import EventTooLargeError, LocalUsageError
+from ._errors import EventTooLargeError, LocalTypeError, LocalUsageError, LocalValueError
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
@@ -133,10 +133,10 @@ class SSEDecoder:
             learnt one by one (it changes no result, only how soon the pass-over starts).
 
     Raises:
-        ValueError: ``max_event_size`` is negative.
-        LocalUsageError: ``max_event_size`` is not an int, or ``pause_bytes`` is not None
-            or an int >= 0.
-        TypeError: ``keep``, ``unchecked``, ``pause_after`` or ``pass_over`` is a string.
+        LocalValueError: ``max_event_size`` is negative, or ``pause_bytes`` is not None or
+            an int >= 0.
+        LocalTypeError: ``max_event_size`` is not an int; ``keep``, ``unchecked``,
+            ``pause_after`` or ``pass_over`` is a string.
 
     Example:
         >>> decoder = SSEDecoder()
@@ -190,18 +190,18 @@ class SSEDecoder:
         pass_over: Collection[str] = (),
     ) -> None:
         if max_event_size is not None and type(max_event_size) is not int:
-            raise LocalUsageError(f"max_event_size must be None or an int, got {max_event_size!r}")
+            raise LocalTypeError(f"max_event_size must be None or an int, got {max_event_size!r}")
         if max_event_size is not None and max_event_size < 0:
-            raise ValueError(f"max_event_size must be >= 0, got {max_event_size}")
+            raise LocalValueError(f"max_event_size must be >= 0, got {max_event_size}")
         for name, value in (
             ("unchecked", unchecked),
             ("pause_after", pause_after),
             ("pass_over", pass_over),
         ):
             if isinstance(value, str):
-                raise TypeError(f"{name} must be a collection of event types, not a string")
+                raise LocalTypeError(f"{name} must be a collection of event types, not a string")
         if pause_bytes is not None and (type(pause_bytes) is not int or pause_bytes < 0):
-            raise LocalUsageError(f"pause_bytes must be None or an int >= 0, got {pause_bytes!r}")
+            raise LocalValueError(f"pause_bytes must be None or an int >= 0, got {pause_bytes!r}")
         self._max = max_event_size
         self._check = check_type
         self._unchecked = _encoded(unchecked)
@@ -252,7 +252,7 @@ class SSEDecoder:
     @keep.setter
     def keep(self, keep: Collection[str] | None) -> None:
         if isinstance(keep, str):
-            raise TypeError("keep must be a collection of event types, not a string")
+            raise LocalTypeError("keep must be a collection of event types, not a string")
         self._kept = None if keep is None else frozenset(keep)
         self._scanner = (
             None
@@ -386,7 +386,7 @@ class SSEDecoder:
             raise LocalUsageError("SSEDecoder.feed() called after end()")
         if type(chunk) is not bytes:
             if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                raise LocalUsageError(f"feed() takes bytes, got {type(chunk).__name__}")
+                raise LocalTypeError(f"feed() takes bytes, got {type(chunk).__name__}")
             chunk = bytes(chunk)
         if not chunk:
             return []

@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from ._accumulator import Policy, UsageAccumulator
-from ._errors import LocalUsageError, StreamError, UsageError
+from ._errors import LocalTypeError, LocalUsageError, StreamError, UsageError
 from ._feeding import Feeder, TapState, UsageHook, conclude
 from ._models import BetaUsage
 
@@ -56,7 +56,7 @@ def is_sync_source(source: object) -> bool:
 
 def _iterator_of(source: Any) -> Iterator[Any]:
     if isinstance(source, _NOT_SOURCES):
-        raise LocalUsageError(
+        raise LocalTypeError(
             f"a {type(source).__name__} is not a source of chunks: pass an iterable of them, "
             "such as [body] or response.iter_bytes()"
         )
@@ -67,7 +67,7 @@ def _iterator_of(source: Any) -> Iterator[Any]:
     if hasattr(source, "__iter__"):
         return iter(source)
     hint = " (use await usagetally.accumulate or async for)" if _is_async(source) else ""
-    raise LocalUsageError(f"{type(source).__name__} is not an iterable{hint}")
+    raise LocalTypeError(f"{type(source).__name__} is not an iterable{hint}")
 
 
 def _is_async(source: Any) -> bool:

@@ -44,7 +44,14 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._accumulator import Policy, UsageAccumulator
 from ._cost import Cost, PriceTable
-from ._errors import LocalUsageError, StreamError, UsageDiagnostic, UsageError
+from ._errors import (
+    LocalTypeError,
+    LocalUsageError,
+    LocalValueError,
+    StreamError,
+    UsageDiagnostic,
+    UsageError,
+)
 from ._feeding import Feeder, UsageHook, logger, run_hook
 from ._figures import UsageTotals
 from ._models import BetaUsage
@@ -425,7 +432,8 @@ class UsageWorker:
             and :attr:`totals` adds the costs up (``totals.cost``).
 
     Raises:
-        ValueError: ``max_buffer`` is negative.
+        LocalTypeError: ``max_buffer`` is not an int.
+        LocalValueError: ``max_buffer`` is negative.
 
     """
 
@@ -441,8 +449,10 @@ class UsageWorker:
         keep_results: bool = True,
         prices: PriceTable | None = None,
     ) -> None:
+        if type(max_buffer) is not int:
+            raise LocalTypeError(f"max_buffer must be an int, got {max_buffer!r}")
         if max_buffer < 0:
-            raise ValueError(f"max_buffer must be at least 0, got {max_buffer}")
+            raise LocalValueError(f"max_buffer must be at least 0, got {max_buffer}")
         UsageAccumulator(policy=policy)  # checks the policy now rather than at each open()
         self._max_buffer = max_buffer
         self._on_result = on_result

@@ -56,7 +56,7 @@ except ImportError as exc:
 from . import __version__
 from ._aio import UsageHook as _UsageHook
 from ._cost import PriceTable, billed_cost
-from ._errors import LocalUsageError, MissingPriceError
+from ._errors import LocalTypeError, MissingPriceError, check_argument_type
 from ._figures import (
     TokenCounts,
     billed_totals,
@@ -65,6 +65,7 @@ from ._figures import (
     totals_by_type,
 )
 from ._models import BetaUsage
+from ._wire import serving_index
 
 __all__ = [
     "MAX_RECORDED_TOKENS",
@@ -192,11 +193,12 @@ def _checked(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]
 
 def _serving_model(usage: BetaUsage, model: str | None) -> str | None:
     # After a fallback the top level describes only the attempt that served the response.
-    for entry in reversed(usage.iterations or ()):
-        if entry.type == "fallback_message":
-            named: str | None = getattr(entry, "model", None)
-            return named if named is not None else model
-    return model
+    iterations = usage.iterations or ()
+    serving = serving_index(iterations)
+    if serving is None:
+        return model
+    named: str | None = getattr(iterations[serving], "model", None)
+    return named if named is not None else model
 
 
 def span_attributes(
@@ -239,6 +241,8 @@ def span_attributes(
         The attributes, ready for ``span.set_attributes``.
 
     """
+    if usage is not None:
+        check_argument_type(usage, BetaUsage, "span_attributes(usage)")
     return _checked(_span_attributes(usage, model, complete))
 
 
@@ -450,6 +454,8 @@ def record_usage(
         metric_attributes: Extra attributes for every metric point.
 
     """
+    if usage is not None:
+        check_argument_type(usage, BetaUsage, "record_usage(usage)")
     target = span if span is not None else trace.get_current_span()
     if target.is_recording():
         target.set_attributes(span_attributes(usage, model=model, complete=complete))
@@ -495,9 +501,9 @@ def otel_hook(
             meter if meter is not None else get_meter("usagetally", __version__), prices=prices
         )
     elif meter is not None:
-        raise LocalUsageError("give otel_hook either a meter or metrics, not both")
+        raise LocalTypeError("give otel_hook either a meter or metrics, not both")
     elif prices is not None:
-        raise LocalUsageError(
+        raise LocalTypeError(
             "give otel_hook prices or metrics, not both: pass prices to the UsageMetrics"
         )
     instruments = metrics

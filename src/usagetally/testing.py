@@ -48,9 +48,20 @@ import attrs
 
 from . import _models
 from ._converter import converter
-from ._errors import UsageDiagnostic
+from ._errors import LocalTypeError, LocalValueError, UsageDiagnostic
+from ._install import install_hint
+from ._wire import (
+    CHILD_SHAPES,
+    COUNT_FIELDS,
+    DELTA_USAGE_FIELDS,
+    FALLBACK_STATUS_CLASSES,
+    ITERATION_CLASSES,
+    SDK_CLASSES,
+    model_fields,
+)
 
 if TYPE_CHECKING:
+    import httpx2
     from anthropic import Anthropic, AsyncAnthropic
 
 __all__ = [
@@ -80,6 +91,7 @@ __all__ = [
     "ping",
     "random_chunks",
     "replay_source",
+    "sdk_final_usage",
     "server_tool_use",
     "signature_delta",
     "sse_bytes",
@@ -124,7 +136,7 @@ def _fields(**fields: Any) -> dict[str, Any]:
 def _split(cache_creation_arg: _CacheSplitArg, total: int | None) -> Any:
     if isinstance(cache_creation_arg, str):
         if cache_creation_arg != "auto":
-            raise ValueError(
+            raise LocalValueError(
                 f"cache_creation must be a mapping, None or 'auto', got {cache_creation_arg!r}"
             )
         return None if total is None else cache_creation(total, 0)
@@ -692,10 +704,9 @@ def content_block_stop(index: int = 0) -> Event:
     return {"type": "content_block_stop", "index": index}
 
 
-# Usage fields a message_delta carries; the others are sent on message_start only.
-_DELTA_FIELDS = frozenset(
-    {"server_tool_use", "output_tokens_details", "iterations", "fallback_credit"}
-)
+# Usage fields text_stream sends on the message_delta (besides the counts); the others are sent
+# on message_start only.
+_DELTA_FIELDS = frozenset(DELTA_USAGE_FIELDS) - frozenset(COUNT_FIELDS)
 
 
 def text_stream(
@@ -786,7 +797,7 @@ def sse_bytes(events: Iterable[Mapping[str, Any]], line_ending: str = "\n") -> b
         The transcript.
 
     Raises:
-        ValueError: ``line_ending`` is not one of the three.
+        LocalValueError: ``line_ending`` is not one of the three.
 
     >>> sse_bytes([ping(), message_stop()])
     b'event: ping\ndata: {"type":"ping"}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n'
@@ -795,7 +806,7 @@ def sse_bytes(events: Iterable[Mapping[str, Any]], line_ending: str = "\n") -> b
 
     """
     if line_ending not in _LINE_ENDINGS:
-        raise ValueError(f"line_ending must be '\\n', '\\r\\n' or '\\r', got {line_ending!r}")
+        raise LocalValueError(f"line_ending must be '\\n', '\\r\\n' or '\\r', got {line_ending!r}")
     return b"".join(_encode_event(event, line_ending) for event in events)
 
 
@@ -817,14 +828,14 @@ def chunks_fixed(data: bytes, size: int) -> list[bytes]:
         The chunks, in order; an empty list for empty ``data``.
 
     Raises:
-        ValueError: ``size`` is less than 1.
+        LocalValueError: ``size`` is less than 1.
 
     >>> chunks_fixed(b"abcdefg", 3)
     [b'abc', b'def', b'g']
 
     """
     if size < 1:
-        raise ValueError(f"size must be at least 1, got {size}")
+        raise LocalValueError(f"size must be at least 1, got {size}")
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
@@ -860,7 +871,7 @@ def random_chunks(data: bytes, seed: int | str, max_size: int = 32) -> list[byte
         The chunks, in order; joined they give back ``data``.
 
     Raises:
-        ValueError: ``max_size`` is less than 1.
+        LocalValueError: ``max_size`` is less than 1.
 
     >>> chunks = random_chunks(b"event: ping\n\n", seed=7, max_size=4)
     >>> b"".join(chunks), all(1 <= len(c) <= 4 for c in chunks)
@@ -870,7 +881,7 @@ def random_chunks(data: bytes, seed: int | str, max_size: int = 32) -> list[byte
 
     """
     if max_size < 1:
-        raise ValueError(f"max_size must be at least 1, got {max_size}")
+        raise LocalValueError(f"max_size must be at least 1, got {max_size}")
     rng = random.Random(seed)
     chunks = []
     offset = 0
@@ -976,7 +987,7 @@ def replay_source(
         An async iterator of bytes (it needs no closing).
 
     Raises:
-        ValueError: ``chunk_size`` is less than 1, or ``fail_at`` is not between 0 and the
+        LocalValueError: ``chunk_size`` is less than 1, or ``fail_at`` is not between 0 and the
             number of events.
 
     >>> import anyio
@@ -996,11 +1007,11 @@ def replay_source(
         data = sse_bytes(data_or_events)
     ends = _event_ends(data)
     if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        raise LocalValueError(f"chunk_size must be at least 1, got {chunk_size}")
     limit = len(data)
     if fail_at is not None:
         if not 0 <= fail_at <= len(ends):
-            raise ValueError(
+            raise LocalValueError(
                 f"fail_at must be between 0 and {len(ends)} (the number of events), got {fail_at}"
             )
         limit = ends[fail_at - 1] if fail_at > 0 else 0
@@ -1030,7 +1041,6 @@ def anthropic_client(
     Only the network is replaced (by an ``httpx2.MockTransport``): request building, the SSE
     decoder and the stream accumulation are the SDK's own, so code built on the SDK is tested
     end to end. The client has ``max_retries=0``. Close it after use (``async with``).
-    This is :func:`usagetally._anthropic.anthropic_client_for`, taking events too.
 
     Args:
         transcript: The response body of every request: SSE bytes, events (encoded with
@@ -1058,15 +1068,12 @@ def anthropic_client(
     ('Hi!', 4)
 
     """
-    try:
-        from ._anthropic import anthropic_client_for
-    except ImportError as exc:  # pragma: no cover - the module itself needs no SDK
-        from ._install import install_hint
+    _require_sdk()
+    import anthropic
+    import httpx2
 
-        raise ImportError(
-            f"anthropic_client needs the anthropic SDK; {install_hint('anthropic')}"
-        ) from exc
-    return anthropic_client_for(_body(transcript), status_code=status_code, headers=headers)
+    http_client = httpx2.AsyncClient(transport=_transport(_body(transcript), status_code, headers))
+    return anthropic.AsyncAnthropic(api_key="test", max_retries=0, http_client=http_client)
 
 
 def anthropic_sync_client(
@@ -1101,9 +1108,76 @@ def anthropic_sync_client(
     ('Hi!', 4)
 
     """
-    from ._anthropic import anthropic_sync_client_for
+    _require_sdk()
+    import anthropic
+    import httpx2
 
-    return anthropic_sync_client_for(_body(transcript), status_code=status_code, headers=headers)
+    http_client = httpx2.Client(transport=_transport(_body(transcript), status_code, headers))
+    return anthropic.Anthropic(api_key="test", max_retries=0, http_client=http_client)
+
+
+async def sdk_final_usage(transcript: bytes) -> dict[str, Any]:
+    """Read a transcript with the SDK and return its final usage in wire form.
+
+    Streams ``transcript`` through ``client.beta.messages.stream(...)`` on a client from
+    :func:`anthropic_client` and returns
+    ``(await stream.get_final_message()).usage.to_dict(mode="json", warnings=False)``: what
+    the SDK's accumulator makes of the stream: a differential oracle, for a test to compare
+    with usagetally's result.
+    The SDK keeps the ``cache_creation`` split of ``message_start`` even when a
+    ``message_delta`` changes ``cache_creation_input_tokens``.
+
+    Args:
+        transcript: SSE bytes exactly as the API sends them.
+
+    Returns:
+        The final usage as a JSON-compatible dict.
+
+    Raises:
+        ImportError: The anthropic SDK is not installed.
+        anthropic.APIStatusError: The transcript holds an ``error`` event.
+        Exception: Whatever the SDK raises on a stream it cannot read (such as a
+            ``RuntimeError`` on events before ``message_start``).
+
+    >>> import anyio
+    >>> anyio.run(sdk_final_usage, sse_bytes(text_stream(output_tokens=4)))["output_tokens"]
+    4
+
+    """
+    async with (
+        anthropic_client(transcript) as client,
+        client.beta.messages.stream(
+            model="claude-sonnet-4-6",
+            max_tokens=1024,
+            messages=[{"role": "user", "content": "Hello"}],
+        ) as stream,
+    ):
+        message = await stream.get_final_message()
+    return message.usage.to_dict(mode="json", warnings=False)
+
+
+def _require_sdk() -> None:
+    try:
+        import anthropic  # noqa: F401
+        import httpx2  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"this needs the anthropic SDK; {install_hint('anthropic')}") from exc
+
+
+def _transport(
+    transcript: bytes | Callable[[], bytes], status_code: int, headers: Mapping[str, str] | None
+) -> httpx2.MockTransport:
+    import httpx2
+
+    response_headers = {"content-type": "text/event-stream"}
+    if headers is not None:
+        response_headers.update({k.lower(): v for k, v in headers.items()})
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        body = transcript() if callable(transcript) else transcript
+        return httpx2.Response(status_code, headers=response_headers, content=body)
+
+    return httpx2.MockTransport(handler)
 
 
 def _body(
@@ -1128,38 +1202,8 @@ class _Absent:
 
 _ABSENT: Any = _Absent()
 
-_ITERATION_CLASSES: dict[str, type] = {
-    "message": _models.BetaMessageIterationUsage,
-    "compaction": _models.BetaCompactionIterationUsage,
-    "advisor_message": _models.BetaAdvisorMessageIterationUsage,
-    "fallback_message": _models.BetaFallbackMessageIterationUsage,
-}
-_STATUS_CLASSES: dict[str, type] = {
-    "redeemed": _models.BetaFallbackCreditRedeemed,
-    "not_applied": _models.BetaFallbackCreditNotApplied,
-}
-# The shape of a nested value, by field name; "iteration" and "status" are discriminated.
-_CHILDREN: dict[str, type | str] = {
-    "cache_creation": _models.BetaCacheCreation,
-    "server_tool_use": _models.BetaServerToolUsage,
-    "output_tokens_details": _models.BetaOutputTokensDetails,
-    "fallback_credit": _models.BetaFallbackCreditUsage,
-    "iterations": "iteration",
-    "status": "status",
-}
-# The SDK's usage classes whose names differ from ours.
-_SDK_ALIASES: dict[str, type] = {
-    "Usage": _models.BetaUsage,
-    "MessageDeltaUsage": _models.BetaMessageDeltaUsage,
-    "CacheCreation": _models.BetaCacheCreation,
-    "ServerToolUsage": _models.BetaServerToolUsage,
-}
 _PATH_SEGMENT = r"[A-Za-z_][\w-]*(?:\[(?:\d+|\*)\])*"
 _PATH = re.compile(rf"{_PATH_SEGMENT}(?:\.{_PATH_SEGMENT})*")
-
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in attrs.fields(cls) if f.name != "unknown_fields")
 
 
 def _model_class(obj: object) -> type | None:
@@ -1168,11 +1212,7 @@ def _model_class(obj: object) -> type | None:
     if cls.__module__ == _models.__name__ and attrs.has(cls):
         return cls
     if cls.__module__.split(".")[0] == "anthropic":
-        if cls.__name__ in _SDK_ALIASES:
-            return _SDK_ALIASES[cls.__name__]
-        found = getattr(_models, cls.__name__, None)
-        if isinstance(found, type) and attrs.has(found):
-            return found
+        return SDK_CLASSES.get(cls.__name__)
     return None
 
 
@@ -1195,12 +1235,12 @@ def _to_wire(obj: object, side: str) -> dict[str, Any]:
     elif callable(getattr(obj, "to_dict", None)):
         data = obj.to_dict()  # type: ignore[attr-defined]
     else:
-        raise TypeError(
+        raise LocalTypeError(
             f"{side} must be a usagetally model, an anthropic SDK model or a dict, "
             f"got {type(obj).__name__}"
         )
     if not isinstance(data, Mapping):
-        raise TypeError(f"{side} is not an object once converted, got {type(data).__name__}")
+        raise LocalTypeError(f"{side} is not an object once converted, got {type(data).__name__}")
     result: dict[str, Any] = _plain(data)
     return result
 
@@ -1209,7 +1249,7 @@ def _class_of_wire(wire: Mapping[str, Any]) -> type:
     """Return the class a dict most likely is: an iteration entry if typed, else BetaUsage."""
     kind = wire.get("type")
     if isinstance(kind, str):
-        return _ITERATION_CLASSES.get(kind, _models.UnknownIterationUsage)
+        return ITERATION_CLASSES.get(kind, _models.UnknownIterationUsage)
     return _models.BetaUsage
 
 
@@ -1217,7 +1257,7 @@ def _resolve(shape: type | str | None, exp: Any, act: Any) -> type | None:
     """Return the class giving the field order of an object (by its shape and ``type``)."""
     if not isinstance(shape, str):
         return shape
-    table = _ITERATION_CLASSES if shape == "iteration" else _STATUS_CLASSES
+    table = ITERATION_CLASSES if shape == "iteration" else FALLBACK_STATUS_CLASSES
     unknown = (
         _models.UnknownIterationUsage
         if shape == "iteration"
@@ -1245,7 +1285,7 @@ class _Differ:
         regexes = []
         for pattern in patterns:
             if not isinstance(pattern, str) or not _PATH.fullmatch(pattern):
-                raise ValueError(
+                raise LocalValueError(
                     f"ignore paths look like 'cache_creation' or 'iterations[1].output_tokens' "
                     f"(or 'iterations[*].model'), got {pattern!r}"
                 )
@@ -1269,14 +1309,14 @@ class _Differ:
     def object(
         self, path: str, act: Mapping[str, Any], exp: Mapping[str, Any], cls: type | None
     ) -> None:
-        known = _field_names(cls) if cls is not None else ()
+        known = model_fields(cls) if cls is not None else ()
         appearance: dict[str, int] = {}
         for key in (*exp, *act):
             appearance.setdefault(key, len(appearance))
         rank = {name: i for i, name in enumerate(known)}
         keys = sorted(appearance, key=lambda k: (rank.get(k, len(rank)), appearance[k]))
         for key in keys:
-            child = _CHILDREN.get(key) if key in rank else None
+            child = CHILD_SHAPES.get(key) if key in rank else None
             self.value(
                 f"{path}.{key}" if path else key,
                 act.get(key, _ABSENT),
@@ -1315,8 +1355,8 @@ def usage_diff(actual: object, expected: object, *, ignore: Collection[str] = ()
         the entries both have. Empty when the usages are equal.
 
     Raises:
-        TypeError: A side is not a usage object or a mapping.
-        ValueError: An ignore path is malformed.
+        LocalTypeError: A side is not a usage object or a mapping.
+        LocalValueError: An ignore path is malformed.
 
     >>> usage_diff({"input_tokens": 10, "output_tokens": 5, "service_tier": None},
     ...            {"input_tokens": 10, "output_tokens": 6, "cache_read_input_tokens": 3})
@@ -1344,8 +1384,8 @@ def assert_usage(actual: object, expected: object, *, ignore: Collection[str] = 
 
     Raises:
         AssertionError: The usages differ; the message has one line per differing path.
-        TypeError: A side is not a usage object or a mapping.
-        ValueError: An ignore path is malformed.
+        LocalTypeError: A side is not a usage object or a mapping.
+        LocalValueError: An ignore path is malformed.
 
     >>> from usagetally import BetaUsage
     >>> assert_usage(BetaUsage(input_tokens=10, output_tokens=5),
