@@ -6,7 +6,6 @@ never with usagetally's own functions.
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 from collections.abc import Hashable, Mapping
@@ -365,12 +364,16 @@ async def test_cancellation_while_producers_are_blocked() -> None:
                 for k, event in enumerate(events(i, deltas=6)):
                     if k == 0:
                         # Queued (send() takes an item at once while none of its stream
-                        # is queued): the later sends queue behind it and block.
-                        with contextlib.suppress(anyio.WouldBlock):
-                            sink.send_nowait(event)
-                            accepted[i] += 1
-                            continue
-                    await sink.send(event)
+                        # is queued), waiting for room: the later sends queue behind it
+                        # and block on the full buffer.
+                        while True:
+                            try:
+                                sink.send_nowait(event)
+                                break
+                            except anyio.WouldBlock:
+                                await anyio.sleep(0)
+                    else:
+                        await sink.send(event)
                     accepted[i] += 1
 
             async with anyio.create_task_group() as tg:

@@ -247,8 +247,10 @@ class UsageAccumulator:
         """
         if type(chunk) is not bytes and not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise LocalTypeError(f"feed() takes bytes, got {type(chunk).__name__}")
-        self._check_not_busy()
-        self._enter("bytes")
+        if self._busy:
+            self._check_not_busy()
+        if self._mode != "bytes" or self._error is not None or self._final is not None:
+            self._enter("bytes")  # the checks, only when one may fail or the mode is unset
         head = self._head
         if head is not None:
             if self._usage is not None:
@@ -259,6 +261,8 @@ class UsageAccumulator:
         self._busy = True
         try:
             dispatched = decoder.feed_located(chunk)
+            if not dispatched and not decoder.paused:
+                return  # a chunk of events passed over (the finally clause still runs)
             while True:
                 for index, offset, sse in dispatched:
                     self._dispatch_sse(sse.event, sse.data, index, offset)

@@ -406,6 +406,24 @@ class SSEDecoder:
                     return []
             else:
                 base = 0
+        scanner = self._scanner
+        if (
+            scanner is not None
+            and data.startswith(scanner.config.heads)
+            and data.endswith(b"\n\n")
+            and data.count(b"\n") == 3
+            and self._block_start < 0
+            and not (self._partial or self._raw or self._cr_pending or scanner.cooldown)
+            and self._held is None
+            and b"\r" not in data
+            and (self._max is None or len(data) - 1 <= self._max)
+        ):
+            # The chunk is one whole event ``event: NAME\ndata:...\n\n`` of a name passed
+            # over (its head, event line and data lead, is one of config.heads; three LFs,
+            # the last two ending it), as one chunk per event brings them: what the
+            # scanner's one-block path decides, without the setup of the general path.
+            self._index += 1
+            return []
         nl_hint = scan = cr = lf = -1
         if self._held is not None:  # the caller did not resume(): keep the rest raw
             rest, _, resume_at, _, _ = self._held
@@ -686,6 +704,7 @@ class _ScanConfig:
     unchecked: frozenset[bytes]
     names: frozenset[bytes]  # names known to be passed over
     patterns: tuple[bytes, ...]  # b"\n\nevent: NAME\ndata:" (+ the type check) for each
+    heads: tuple[bytes, ...] = ()  # the same without the blank line before
 
     def typed(self, name: bytes) -> bytes:
         # What the data line of a passed-over event must start with after "data:".
@@ -756,6 +775,7 @@ def _build_config(
         config,
         names=frozenset(names),
         patterns=tuple(b"\n\nevent: " + n + b"\ndata:" + config.typed(n) for n in names),
+        heads=tuple(b"event: " + n + b"\ndata:" + config.typed(n) for n in names),
     )
 
 
