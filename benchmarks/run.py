@@ -795,10 +795,10 @@ def ping_check(w: Workload, s: Settings) -> list[tuple[Workload, dict[str, Serie
 # counting what the decoder scans, and timing variants of the core); shown only for a
 # missed target, next to the profile of the run itself.
 _PING_LIMIT = (
-    "the pings. `ping` is in the accumulator's keep set (`_KEPT` in "
+    "the pings. `ping` was in the accumulator's keep set (`_KEPT` in "
     "`src/usagetally/_accumulator.py`, kept so that a gap in event indices after "
-    "`message_stop` means a forbidden event), so the decoder's fast path (`SSEDecoder._skip` "
-    "and `_pass_region` in `src/usagetally/_sse.py`), which passes over whole "
+    "`message_stop` means a forbidden event), so the decoder's pass-over scanner "
+    "(`_PassOver.skip` and `_pass_region` in `src/usagetally/_sse.py`), which passes over whole "
     "`content_block_*` events on the bytes, stops at every ping: each is split into lines, "
     "built as a `ServerSentEvent` and dispatched. A ping amid skippable events also makes "
     "`_pass_region`'s counting check fail, and the region is shrunk and counted again until "
