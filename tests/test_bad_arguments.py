@@ -160,6 +160,11 @@ CASES: list[tuple[str, Callable[[], Any], type[LocalUsageError]]] = [
     ),
     ("testing.assert_usage(int)", lambda: kit.assert_usage(USAGE, 1), LocalTypeError),
     (
+        "UsageMetrics(int)",
+        lambda: usagetally.otel.UsageMetrics(1),  # type: ignore[arg-type]
+        LocalTypeError,
+    ),
+    (
         "otel_hook(meter and metrics)",
         lambda: usagetally.otel.otel_hook(object(), metrics=object()),  # type: ignore[arg-type]
         LocalTypeError,

@@ -334,9 +334,21 @@ class UsageMetrics:
             ``opentelemetry.metrics.get_meter("usagetally")``.
         prices: A price table, to count the cost too; None counts tokens only.
 
+    Raises:
+        LocalTypeError: ``meter`` cannot create histograms and counters, or ``prices`` is
+            not a :class:`~usagetally.PriceTable`.
+
     """
 
     def __init__(self, meter: Meter, *, prices: PriceTable | None = None) -> None:
+        for method in ("create_histogram", "create_counter"):
+            if not callable(getattr(meter, method, None)):
+                raise LocalTypeError(
+                    f"UsageMetrics(meter) must be an OpenTelemetry Meter (it has no {method}), "
+                    f"got {type(meter).__name__}"
+                )
+        if prices is not None:
+            check_argument_type(prices, PriceTable, "UsageMetrics(prices=)")
         self._token_usage = meter.create_histogram(
             "gen_ai.client.token.usage",
             unit="{token}",
