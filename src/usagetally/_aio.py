@@ -218,20 +218,15 @@ class Tap(TapState, Generic[T]):
         on_finish: UsageHook | None = None,
     ) -> None:
         super().__init__(
-            Feeder(
-                UsageAccumulator(
-                    policy=policy, strict_types=strict_types, max_event_size=max_event_size
-                )
-            ),
-            on_finish,
+            source,
+            manager=_is_manager(source),
+            policy=policy,
+            strict_types=strict_types,
+            max_event_size=max_event_size,
+            on_finish=on_finish,
         )
-        self._manager = source if _is_manager(source) else None
-        self.stream: Any = None if self._manager is not None else source
         self._iterator: AsyncIterator[T] | None = None
         self._anext: Callable[[], Awaitable[T]] = self._begin
-        self._source_closed = False
-        self._closed = False
-        self._finalized = False
 
     def final(self) -> BetaUsage:
         """Return the final usage; call it once the stream has been read.

@@ -62,8 +62,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._accumulator import Policy, UsageAccumulator
 from ._errors import (
     MalformedEventError,
     SourceError,
@@ -74,9 +75,6 @@ from ._errors import (
 from ._models import BetaUsage
 from ._sdk_events import MESSAGE_STOP, USAGE_EVENTS, as_event_mapping, is_sdk_event, wire_form
 from ._wire import NO_USAGE_EVENTS
-
-if TYPE_CHECKING:
-    from ._accumulator import UsageAccumulator
 
 __all__ = ["Feeder", "TapState", "UsageHook", "as_event_mapping", "conclude", "logger"]
 
@@ -281,8 +279,28 @@ class TapState:
     been closed (after closing it).
     """
 
-    def __init__(self, feeder: Feeder, on_finish: UsageHook | None) -> None:
-        self._feeder = feeder
+    def __init__(
+        self,
+        source: Any,
+        *,
+        manager: bool,
+        policy: Policy,
+        strict_types: bool,
+        max_event_size: int | None,
+        on_finish: UsageHook | None,
+    ) -> None:
+        # The source, and the accumulator the tap keeps for it. ``manager``: the source is a
+        # context manager to enter, and ``stream`` will be what it yields.
+        self._feeder = Feeder(
+            UsageAccumulator(
+                policy=policy, strict_types=strict_types, max_event_size=max_event_size
+            )
+        )
+        self._manager = source if manager else None
+        self.stream: Any = None if manager else source
+        self._source_closed = False
+        self._closed = False
+        self._finalized = False
         self._on_finish = on_finish
         self._feeding = True
         self._concluded = False
