@@ -35,9 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from usagetally import testing as t
+# Run as a program, this file has only its own folder on sys.path: tests/ is put there as
+# tests/test_real_streams_tool.py puts tools/, for the one example loader (tests/support.py).
+TESTS = Path(__file__).resolve().parents[1]
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from support import EXAMPLES  # noqa: E402
+
+from usagetally import testing as t  # noqa: E402
+
 PRICES = EXAMPLES / "prices.json"
 
 SONNET = "claude-sonnet-4-6"
