@@ -321,3 +321,64 @@ def test_structured_beta_usage_is_a_hashable_value(payload: dict[str, Any]) -> N
 @given(message_delta_usage_payloads())
 def test_structured_message_delta_usage_is_a_hashable_value(payload: dict[str, Any]) -> None:
     _assert_hashable_value(payload, BetaMessageDeltaUsage)
+
+
+# The models share one __eq__, __hash__ and __repr__ (_models._Model) instead of the methods
+# attrs would compile for each class. They must behave exactly as attrs' would: each model is
+# checked against a twin made by attrs with the same fields and attrs' own methods.
+_TWINS: dict[type, type] = {
+    cls: attrs.make_class(
+        cls.__name__,
+        {
+            f.name: attrs.field(default=f.default, repr=f.repr, eq=f.eq, hash=f.hash)
+            for f in attrs.fields(cls)
+        },
+        frozen=True,
+        kw_only=True,
+    )
+    for cls in CLASSES
+}
+
+
+def _twin(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_twin(v) for v in value)
+    twin = _TWINS.get(type(value))
+    if twin is None:
+        return value
+    return twin(**{f.name: _twin(getattr(value, f.name)) for f in attrs.fields(type(value))})
+
+
+def test_every_model_has_attrs_twin_and_uses_the_shared_methods() -> None:
+    for cls in CLASSES:
+        assert "__eq__" not in vars(cls), cls.__name__
+        assert "__repr__" not in vars(cls), cls.__name__
+        assert "__eq__" in vars(_TWINS[cls]), cls.__name__  # attrs wrote the twin's own
+
+
+@pytest.mark.parametrize("cls", CLASS_PARAMS)
+def test_shared_methods_behave_as_attrs_generated_ones(cls: type[Any]) -> None:
+    obj = _build(cls, unknown_fields={"x": [1, {"y": None}]})
+    plain = _build(cls)
+    assert repr(obj) == repr(_twin(obj))
+    assert repr(plain) == repr(_twin(plain))
+    for a, b in [(obj, plain), (plain, _build(cls)), (obj, obj)]:
+        assert (a == b) == (_twin(a) == _twin(b))
+        assert (a != b) == (_twin(a) != _twin(b))
+    assert obj.__eq__(3) is NotImplemented is _twin(obj).__eq__(3)
+    assert obj != 3
+    # Hashing ignores unknown_fields (hash=False) as attrs' does.
+    assert hash(obj) == hash(plain)
+    assert hash(_twin(obj)) == hash(_twin(plain))
+
+
+@payload_settings
+@given(beta_usage_payloads(), beta_usage_payloads())
+def test_structured_usages_compare_and_print_as_attrs_would(
+    first_payload: dict[str, Any], second_payload: dict[str, Any]
+) -> None:
+    first = converter.structure(first_payload, BetaUsage)
+    second = converter.structure(second_payload, BetaUsage)
+    assert repr(first) == repr(_twin(first))
+    assert (first == second) == (_twin(first) == _twin(second))
+    assert (first != second) == (_twin(first) != _twin(second))

@@ -290,3 +290,47 @@ def test_the_async_layer_is_imported_on_first_use() -> None:
     assert json.loads(result.stdout) == [[], True, "usagetally._worker", True]
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         usagetally.nothing  # noqa: B018
+
+
+_LOADED_LATER = [
+    "logging",
+    "decimal",
+    "anyio",
+    "usagetally._cost",
+    "usagetally._figures",
+    "usagetally._sync",
+    "usagetally._feeding",
+    "usagetally._anthropic",
+]
+
+
+def test_import_loads_only_what_feeding_bytes_needs() -> None:
+    # What `import usagetally` defers (the package docstring lists it), and that each deferred
+    # name is the very object its module defines once read; the default converter is built
+    # when first read, and a stream that logs nothing never imports logging.
+    code = (
+        "import json, sys, usagetally; "
+        f"before = [m for m in {_LOADED_LATER!r} if m in sys.modules]; "
+        "built = 'converter' in vars(usagetally); "
+        "acc = usagetally.UsageAccumulator(); "
+        "acc.feed(open('examples/plain.sse', 'rb').read()); acc.finish(); "
+        f"fed = [m for m in {_LOADED_LATER!r} if m in sys.modules]; "
+        "import usagetally._cost as c, usagetally._figures as f, usagetally._converter as v; "
+        "same = [usagetally.billed_cost is c.billed_cost, usagetally.UsageTotals is f.UsageTotals, "
+        "usagetally.converter is v.default_converter() is v.converter]; "
+        "print(json.dumps([before, built, fed, same]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    before, built, fed, same = json.loads(result.stdout)
+    assert before == []
+    assert built is False
+    # Reading a stream needs the figures (the top-level check) and, through them, nothing else.
+    assert set(fed) <= {"usagetally._figures"}
+    assert same == [True, True, True]

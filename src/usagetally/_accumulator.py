@@ -37,7 +37,6 @@ This module is pure: no I/O and no anyio.
 from __future__ import annotations
 
 import json
-import logging
 import operator
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 
 from ._checks import check_delta, check_final
-from ._converter import converter, make_converter, merge_unknown_fields
+from ._converter import default_converter, make_converter, merge_unknown_fields
 from ._errors import (
     EventOrderError,
     IncompleteStreamError,
@@ -65,6 +64,8 @@ from ._sdk_events import as_event_mapping
 from ._sse import SSEDecoder
 
 if TYPE_CHECKING:
+    import logging
+
     import cattrs
 
 __all__ = ["Policy", "UsageAccumulator"]
@@ -106,8 +107,21 @@ _HEAD = 64 * 1024  # how much of a body is kept to describe it when it holds no 
 # Diagnostics that describe normal API behaviour: collected and logged (at INFO), never
 # refused under the "strict" policy.
 NOTES = frozenset({"cache_split_stale"})
-_log = logging.getLogger("usagetally")
-_log.addHandler(logging.NullHandler())  # a library logs only where the application says
+_loggers: list[logging.Logger] = []  # the "usagetally" logger, once a diagnostic is logged
+
+
+def _logger() -> logging.Logger:
+    # `logging` is imported, and the library's NullHandler added (a library logs only where
+    # the application says), when the first diagnostic is logged: importing logging is a
+    # sizeable part of `import usagetally`, and most streams log nothing.
+    if not _loggers:
+        import logging
+
+        log = logging.getLogger("usagetally")
+        if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+            log.addHandler(logging.NullHandler())
+        _loggers.append(log)
+    return _loggers[0]
 
 
 class UsageAccumulator:
@@ -153,7 +167,7 @@ class UsageAccumulator:
             bad = LocalTypeError if type(max_event_size) is not int else LocalValueError
             raise bad(f"max_event_size must be None or an int >= 0, got {max_event_size!r}")
         self._policy = policy
-        self._converter = _strict_converter() if strict_types else converter
+        self._converter = _strict_converter() if strict_types else default_converter()
         # The decoder's driving interface is SSEDecoder.feed_located / paused / resume / keep
         # (documented there). It pauses after message_stop and after untyped events (one may
         # be message_stop), so that `keep` can be widened before the next event is read; and
@@ -708,8 +722,8 @@ class UsageAccumulator:
         if self._policy == "strict" and not note:
             raise self._fail(InconsistentUsageError(diagnostic, byte_offset=offset))
         self._diagnostics.append(diagnostic)
-        _log.log(
-            logging.INFO if note else logging.WARNING,
+        log = _logger()
+        (log.info if note else log.warning)(
             "%s",
             diagnostic,
             extra={"usagetally_diagnostic": diagnostic},

@@ -21,13 +21,16 @@ Rules (docs/semantics.md, section 4, rules 3 and 5; section 3 for the top level)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ._converter import converter
-from ._figures import TokenCounts
+from ._converter import default_converter
 from ._models import BetaMessageDeltaUsage, BetaUsage, IterationUsage
 from ._wire import COUNT_FIELDS, ITERATION_TYPES, serving_index, top_level_entries
+
+if TYPE_CHECKING:
+    from ._figures import TokenCounts
 
 __all__ = ["Finding", "check_delta", "check_final", "check_top_level", "cumulative_counts"]
 
@@ -88,8 +91,9 @@ def check_delta(
                 findings.append(
                     Finding(
                         "iteration_changed",
-                        f"iterations[{i}] was reported as {converter.unstructure(was)} and is "
-                        f"now {converter.unstructure(now)}",
+                        f"iterations[{i}] was reported as "
+                        f"{default_converter().unstructure(was)} and is "
+                        f"now {default_converter().unstructure(now)}",
                     )
                 )
         if len(new) < len(old):
@@ -148,11 +152,15 @@ def _split_finding(usage: BetaUsage, at_start: int | None) -> Finding | None:
 
 
 def _sum(entries: Sequence[IterationUsage]) -> TokenCounts:
+    from ._figures import TokenCounts  # on first use: not part of `import usagetally`
+
     return sum((TokenCounts.of(e) for e in entries), TokenCounts())
 
 
 def _top_level_sets(iterations: Sequence[IterationUsage]) -> list[tuple[str, TokenCounts]]:
     """List the top levels the documented rules allow, each with the rule's name."""
+    from ._figures import TokenCounts
+
     executors = top_level_entries(iterations)
     if serving_index(iterations) is not None:
         return [("fallback rule: the last fallback_message entry", _sum(executors))]
@@ -189,6 +197,8 @@ def check_top_level(usage: BetaUsage) -> list[str]:
     iterations = usage.iterations
     if not iterations or any(e.type not in ITERATION_TYPES for e in iterations):
         return []
+    from ._figures import TokenCounts
+
     top = TokenCounts.of(usage)
     candidates = _top_level_sets(iterations)
     if any(top == expected for _, expected in candidates):

@@ -50,7 +50,8 @@ from ._models import (
 )
 from ._wire import FALLBACK_STATUS_CLASSES, ITERATION_CLASSES
 
-__all__ = ["converter", "make_converter", "merge_unknown_fields"]
+# `converter` is here too, built when first read (see __getattr__ at the end).
+__all__ = ["default_converter", "make_converter", "merge_unknown_fields"]
 
 T = TypeVar("T")
 
@@ -622,5 +623,28 @@ def _hook(fn: Callable[[Any], T]) -> Callable[[Any, type], T]:
     return hook
 
 
-converter: cattrs.Converter = make_converter()
-"""The default, lenient converter (unknown fields and types are kept)."""
+_default: list[cattrs.Converter] = []  # the default converter, built on first use
+
+
+def default_converter() -> cattrs.Converter:
+    """Return the default, lenient converter (unknown fields and types are kept).
+
+    It is built on first use, not at import: building a converter is a sizeable part of
+    ``import usagetally`` (docs/performance.md). Two threads building it at once build two
+    equal converters; the first one kept is used from then on. ``usagetally.converter`` is
+    this converter.
+
+    Returns:
+        The one default converter.
+
+    """
+    if not _default:
+        _default.append(make_converter())
+    return _default[0]
+
+
+def __getattr__(name: str) -> cattrs.Converter:
+    # `converter` (PEP 562): the default converter, built when first read.
+    if name == "converter":
+        return default_converter()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

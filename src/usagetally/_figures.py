@@ -27,14 +27,16 @@ cannot be applied to summed counts). This module is pure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from . import _cost  # imports this module too: each reads the other's names at call time
 from ._errors import MissingPriceError, check_argument_type
 from ._models import BetaUsage, IterationUsage
 from ._wire import ITERATION_TYPES, serving_index
+
+if TYPE_CHECKING:
+    from . import _cost
 
 __all__ = [
     "CacheWrites",
@@ -365,6 +367,8 @@ class UsageTotals:
         self._requests = 0
         self._incomplete = 0
         self._server_tools: dict[str, int] = {}
+        from . import _cost  # _cost imports this module: each reads the other's at call time
+
         self._prices = prices
         self._cost = _cost.Cost.zero() if prices is not None else None
         self._unpriced_requests = 0
@@ -386,6 +390,8 @@ class UsageTotals:
             (then it is counted in :attr:`unpriced_requests`).
 
         """
+        from . import _cost
+
         check_argument_type(usage, BetaUsage, "UsageTotals.add(usage)")
         cost = None
         if self._prices is not None:
@@ -414,6 +420,8 @@ class UsageTotals:
         return cost
 
     def _cost_plus(self, cost: _cost.Cost) -> _cost.Cost:
+        from . import _cost
+
         return (self._cost if self._cost is not None else _cost.Cost.zero()) + cost
 
     def merge(self, other: UsageTotals) -> None:

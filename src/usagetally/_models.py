@@ -13,9 +13,10 @@ Structuring and unstructuring live in ``_converter.py``; nothing here validates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import attrs
 
@@ -58,8 +59,56 @@ def _as_tuple(value: Iterable[Any] | None) -> tuple[Any, ...] | None:
     return None if value is None else tuple(value)
 
 
-@attrs.frozen(kw_only=True)
-class BetaCacheCreation:
+class _Model:
+    """What every usage class shares: equality, hashing and repr by field.
+
+    They behave as the methods attrs would generate: two instances are equal when they are
+    of the same class and their fields are equal (a comparison with another type is
+    ``NotImplemented``); the hash is that of the class and the fields with ``hash=True``;
+    the repr is ``Class(field=value, ...)`` over the fields with ``repr`` set, each by its
+    ``repr`` function when it has one. attrs compiles its methods anew for each class at
+    import; written once here, they make ``import usagetally`` cheaper (a benchmark in
+    ``benchmarks/targets.py`` measures the import; see docs/performance.md).
+    """
+
+    __slots__ = ()
+    if TYPE_CHECKING:  # set by _by_fields; not annotations at run time (get_type_hints)
+        _eq_key: ClassVar[operator.attrgetter[Any]]
+        _hash_key: ClassVar[operator.attrgetter[Any]]
+        _repr_fields: ClassVar[tuple[tuple[str, Callable[[Any], str]], ...]]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        equal: bool = self._eq_key(self) == self._eq_key(other)
+        return equal
+
+    def __hash__(self) -> int:
+        return hash((self.__class__, self._hash_key(self)))
+
+    def __repr__(self) -> str:
+        shown = (f"{name}={show(getattr(self, name))}" for name, show in self._repr_fields)
+        fields = ", ".join(shown)
+        return f"{self.__class__.__name__}({fields})"
+
+
+_C = TypeVar("_C", bound=type[_Model])
+
+
+def _by_fields(cls: _C) -> _C:
+    # Gives an attrs class (frozen, made with eq=False and repr=False) _Model's keys.
+    fields = attrs.fields(cast("type[attrs.AttrsInstance]", cls))
+    cls._eq_key = operator.attrgetter(*(f.name for f in fields if f.eq))
+    cls._hash_key = operator.attrgetter(*(f.name for f in fields if f.hash is not False and f.eq))
+    cls._repr_fields = tuple(
+        (f.name, f.repr if callable(f.repr) else repr) for f in fields if f.repr is not False
+    )
+    return cls
+
+
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaCacheCreation(_Model):
     """Prompt-cache tokens written, split by time to live.
 
     Attributes:
@@ -74,8 +123,9 @@ class BetaCacheCreation:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaServerToolUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaServerToolUsage(_Model):
     """How many server-tool requests a response made.
 
     Attributes:
@@ -91,8 +141,9 @@ class BetaServerToolUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaOutputTokensDetails:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaOutputTokensDetails(_Model):
     """Breakdown of the output tokens.
 
     Attributes:
@@ -106,8 +157,9 @@ class BetaOutputTokensDetails:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaFallbackCreditRedeemed:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaFallbackCreditRedeemed(_Model):
     """Fallback credit status: the credit was redeemed.
 
     Attributes:
@@ -120,8 +172,9 @@ class BetaFallbackCreditRedeemed:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaFallbackCreditNotApplied:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaFallbackCreditNotApplied(_Model):
     """Fallback credit status: the credit was not applied.
 
     Attributes:
@@ -138,8 +191,9 @@ class BetaFallbackCreditNotApplied:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class UnknownFallbackCreditStatus:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class UnknownFallbackCreditStatus(_Model):
     """A fallback credit status whose ``type`` this version does not know.
 
     Attributes:
@@ -158,8 +212,9 @@ FallbackCreditStatus = (
 """The statuses of a fallback credit, discriminated by ``type``."""
 
 
-@attrs.frozen(kw_only=True)
-class BetaFallbackCreditUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaFallbackCreditUsage(_Model):
     """What happened to the credit offered for a server-side fallback.
 
     Attributes:
@@ -172,8 +227,9 @@ class BetaFallbackCreditUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaMessageIterationUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaMessageIterationUsage(_Model):
     """Usage of one sampling step of the executor model (``type`` ``"message"``).
 
     In a server-tool loop each turn is one such entry and the top level is their sum. In a
@@ -202,8 +258,9 @@ class BetaMessageIterationUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaCompactionIterationUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaCompactionIterationUsage(_Model):
     """Usage of a compaction step (``type`` ``"compaction"``): the summarizing call itself.
 
     Its tokens are not in the top-level fields of :class:`BetaUsage`, but they are billed.
@@ -229,8 +286,9 @@ class BetaCompactionIterationUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaAdvisorMessageIterationUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaAdvisorMessageIterationUsage(_Model):
     """Usage of one call to the advisor model (``type`` ``"advisor_message"``).
 
     Billed at the advisor model's rates and never rolled into the top-level fields.
@@ -258,8 +316,9 @@ class BetaAdvisorMessageIterationUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaFallbackMessageIterationUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaFallbackMessageIterationUsage(_Model):
     """Usage of the attempt that served the response after a fallback (``"fallback_message"``).
 
     When present, the top-level fields describe only this attempt.
@@ -287,8 +346,9 @@ class BetaFallbackMessageIterationUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class UnknownIterationUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class UnknownIterationUsage(_Model):
     """An iteration entry whose ``type`` this version does not know.
 
     The counts every iteration type has so far are read when present (and checked like any
@@ -326,8 +386,9 @@ IterationUsage = (
 """One entry of ``iterations``, discriminated by ``type``."""
 
 
-@attrs.frozen(kw_only=True)
-class BetaUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaUsage(_Model):
     """The usage of one Messages API response (``message.usage``).
 
     On a stream, ``message_start`` carries a full ``BetaUsage`` whose ``output_tokens`` is a
@@ -365,8 +426,9 @@ class BetaUsage:
     unknown_fields: Mapping[str, Any] = _unknown()
 
 
-@attrs.frozen(kw_only=True)
-class BetaMessageDeltaUsage:
+@_by_fields
+@attrs.frozen(kw_only=True, eq=False, repr=False)
+class BetaMessageDeltaUsage(_Model):
     """The usage carried by a ``message_delta`` event.
 
     Its counts are cumulative for the whole response so far: a later value replaces an
