@@ -14,7 +14,7 @@ from typing import Any, Literal
 import attrs
 
 from .. import _models
-from .._converter import converter
+from .._converter import default_converter
 from .._errors import LocalValueError
 from .._wire import COUNT_FIELDS, DELTA_USAGE_FIELDS
 
@@ -37,7 +37,7 @@ def wire_form(value: Any) -> Any:
     Shared with :mod:`._transcripts`, which writes events given with models in them.
     """
     if attrs.has(type(value)):
-        return converter.unstructure(value)
+        return default_converter().unstructure(value)
     if isinstance(value, Mapping):
         return {key: wire_form(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from .. import _models
-from .._converter import converter
+from .._converter import default_converter
 from .._errors import LocalTypeError, LocalValueError
 from .._wire import (
     CHILD_SHAPES,
@@ -58,7 +58,7 @@ def _plain(value: Any) -> Any:
 
 def _to_wire(obj: object, side: str) -> dict[str, Any]:
     if attrs.has(type(obj)):
-        data: Any = converter.unstructure(obj)
+        data: Any = default_converter().unstructure(obj)
     elif isinstance(obj, Mapping):
         data = obj
     elif callable(getattr(obj, "model_dump", None)):
