@@ -1,8 +1,16 @@
 """Hypothesis strategies for usage payloads as they travel on the wire.
 
 Every payload is a plain JSON value (dicts, lists, str, int, ...), as ``json.loads`` gives
-it, shaped after the table in ``docs/semantics.md`` section 1. The shapes are written here
-from that table, not read from ``usagetally``, so the tests have an oracle of their own.
+it, shaped after the table in ``docs/semantics.md`` section 1. The shapes are read from their
+one owner, not written here: each class's fields, their kinds (a count, a string, a nested
+object, a list of entries) and which of them are required come from the attrs fields of the
+models (``_models.py``, read as ``_converter.py`` reads them), the iteration and fallback-status
+types from the catalogue (``_wire.py``). A field or an iteration type added there is generated
+here without a change. The field names themselves are checked against the anthropic SDK's
+classes by ``tests/test_wire.py``, and against literal payloads by ``tests/payloads/``; what
+is written here is what the wire allows beyond the models: the documented values of
+``service_tier`` and ``speed``, the range of a count, and the unknown names, types and values a
+lenient payload may carry.
 
 Conventions shared by every payload strategy:
 
@@ -16,7 +24,7 @@ Conventions shared by every payload strategy:
   unknown iteration types with extra fields, unknown fallback-credit statuses, undocumented
   ``service_tier``/``speed`` strings, and the absence of the counts documented examples leave
   out although the types require them (the cache counts of iteration entries, the server
-  tool counts).
+  tool counts: the fields ``_models.py`` marks ``wire_required``).
 - Keys come in a random order, as nothing on the wire promises one.
 
 The mutation strategies (:func:`invalid_count_mutations`, :func:`strict_violation_mutations`)
@@ -29,11 +37,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import types
+import typing
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
+import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from usagetally import _models
+from usagetally._wire import FALLBACK_STATUS_CLASSES
+from usagetally._wire import ITERATION_CLASSES as _ITERATION_MODELS
 
 __all__ = [
     "ITERATION_CLASSES",
@@ -76,23 +91,19 @@ SERVICE_TIERS = ("standard", "priority", "batch")
 SPEEDS = ("standard", "fast")
 """The documented values of ``speed``."""
 
-KNOWN_ITERATION_TYPES = ("message", "compaction", "advisor_message", "fallback_message")
-"""The iteration ``type`` values this version knows."""
+KNOWN_ITERATION_TYPES = tuple(_ITERATION_MODELS)
+"""The iteration ``type`` values this version knows (the catalogue's)."""
 
-KNOWN_STATUS_TYPES = ("redeemed", "not_applied")
-"""The fallback credit status ``type`` values this version knows."""
+KNOWN_STATUS_TYPES = tuple(FALLBACK_STATUS_CLASSES)
+"""The fallback credit status ``type`` values this version knows (the catalogue's)."""
 
 ITERATION_CLASSES: Mapping[str, str] = {
-    "message": "BetaMessageIterationUsage",
-    "compaction": "BetaCompactionIterationUsage",
-    "advisor_message": "BetaAdvisorMessageIterationUsage",
-    "fallback_message": "BetaFallbackMessageIterationUsage",
+    kind: cls.__name__ for kind, cls in _ITERATION_MODELS.items()
 }
 """Class name of each known iteration type (any other type is ``UnknownIterationUsage``)."""
 
 STATUS_CLASSES: Mapping[str, str] = {
-    "redeemed": "BetaFallbackCreditRedeemed",
-    "not_applied": "BetaFallbackCreditNotApplied",
+    kind: cls.__name__ for kind, cls in FALLBACK_STATUS_CLASSES.items()
 }
 """Class name of each known status type (any other is ``UnknownFallbackCreditStatus``)."""
 
@@ -104,22 +115,17 @@ with several iterations can take longer than hypothesis' 200 ms budget to build 
 which says nothing about correctness (speed is measured by ``benchmarks/``, not here).
 """
 
-_ITERATION_COUNTS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
-_ITERATION_TOKENS = ("input_tokens", "output_tokens")
-_ITERATION_CACHE_COUNTS = ("cache_creation_input_tokens", "cache_read_input_tokens")
-
 
 @dataclasses.dataclass(frozen=True)
 class _Shape:
     """The wire fields of one class: counts (required or not), nested objects, the rest.
 
     ``wire_required_counts`` are required by the API's types but left out by documented
-    examples: required in strict payloads, optional in lenient ones.
+    examples: required in strict payloads, optional in lenient ones. ``required_other`` are
+    the fields besides counts every payload of the class has (its ``type``, an advisor's
+    ``model``, ...). ``kinds`` gives each field's kind: ``"count"``, ``"string"``,
+    ``"strings"`` (a list of strings), or the nested shape (a class name, :data:`_ITERATIONS`
+    or :data:`_STATUS`).
     """
 
     required_counts: tuple[str, ...] = ()
@@ -127,6 +133,8 @@ class _Shape:
     optional_counts: tuple[str, ...] = ()
     nested: Mapping[str, str] = dataclasses.field(default_factory=dict)
     other: tuple[str, ...] = ()
+    required_other: frozenset[str] = frozenset()
+    kinds: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def known(self) -> frozenset[str]:
@@ -145,70 +153,74 @@ class _Shape:
 _ITERATIONS = "<iterations>"
 _STATUS = "<status>"
 
-_SHAPES: Mapping[str, _Shape] = {
-    "BetaUsage": _Shape(
-        required_counts=("input_tokens", "output_tokens"),
-        optional_counts=("cache_creation_input_tokens", "cache_read_input_tokens"),
-        nested={
-            "cache_creation": "BetaCacheCreation",
-            "server_tool_use": "BetaServerToolUsage",
-            "output_tokens_details": "BetaOutputTokensDetails",
-            "fallback_credit": "BetaFallbackCreditUsage",
-            "iterations": _ITERATIONS,
-        },
-        other=("service_tier", "speed", "inference_geo"),
-    ),
-    "BetaMessageDeltaUsage": _Shape(
-        required_counts=("output_tokens",),
-        optional_counts=("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"),
-        nested={
-            "server_tool_use": "BetaServerToolUsage",
-            "output_tokens_details": "BetaOutputTokensDetails",
-            "fallback_credit": "BetaFallbackCreditUsage",
-            "iterations": _ITERATIONS,
-        },
-    ),
-    "BetaCacheCreation": _Shape(
-        required_counts=("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
-    ),
-    "BetaServerToolUsage": _Shape(
-        wire_required_counts=("web_search_requests", "web_fetch_requests")
-    ),
-    "BetaOutputTokensDetails": _Shape(required_counts=("thinking_tokens",)),
-    "BetaFallbackCreditUsage": _Shape(nested={"status": _STATUS}),
-    "BetaFallbackCreditRedeemed": _Shape(other=("type",)),
-    "BetaFallbackCreditNotApplied": _Shape(other=("type", "reason", "remove_to_redeem")),
-    "UnknownFallbackCreditStatus": _Shape(other=("type",)),
-    "BetaMessageIterationUsage": _Shape(
-        required_counts=_ITERATION_TOKENS,
-        wire_required_counts=_ITERATION_CACHE_COUNTS,
-        nested={"cache_creation": "BetaCacheCreation"},
-        other=("type", "model"),
-    ),
-    "BetaCompactionIterationUsage": _Shape(
-        required_counts=_ITERATION_TOKENS,
-        wire_required_counts=_ITERATION_CACHE_COUNTS,
-        nested={"cache_creation": "BetaCacheCreation"},
-        other=("type",),
-    ),
-    "BetaAdvisorMessageIterationUsage": _Shape(
-        required_counts=_ITERATION_TOKENS,
-        wire_required_counts=_ITERATION_CACHE_COUNTS,
-        nested={"cache_creation": "BetaCacheCreation"},
-        other=("type", "model"),
-    ),
-    "BetaFallbackMessageIterationUsage": _Shape(
-        required_counts=_ITERATION_TOKENS,
-        wire_required_counts=_ITERATION_CACHE_COUNTS,
-        nested={"cache_creation": "BetaCacheCreation"},
-        other=("type", "model"),
-    ),
-    "UnknownIterationUsage": _Shape(
-        optional_counts=_ITERATION_COUNTS,
-        nested={"cache_creation": "BetaCacheCreation"},
-        other=("type", "model"),
-    ),
+_MODELS: Mapping[str, type] = {
+    name: cls for name in _models.__all__ if attrs.has(cls := getattr(_models, name))
 }
+_ITERATION_UNION = frozenset(typing.get_args(_models.IterationUsage))
+_STATUS_UNION = frozenset(typing.get_args(_models.FallbackCreditStatus))
+
+
+def _kind(hint: Any) -> str:
+    """The kind of a field from its type, as ``_converter.py`` reads it."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = frozenset(typing.get_args(hint)) - {type(None)}
+        if kinds == _STATUS_UNION:
+            return _STATUS
+        (hint,) = kinds  # X | None
+    if hint is int:
+        return "count"
+    if hint is str:
+        return "string"
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        if item is str:
+            return "strings"
+        if frozenset(typing.get_args(item)) == _ITERATION_UNION:
+            return _ITERATIONS
+    if attrs.has(hint):
+        return str(hint.__name__)
+    raise TypeError(f"no strategy for a field of type {hint!r}")
+
+
+def _shape(cls: type) -> _Shape:
+    """The shape of a model class, from its attrs fields."""
+    hints = typing.get_type_hints(cls)
+    required, wire_required, optional, other = [], [], [], []
+    nested: dict[str, str] = {}
+    required_other: set[str] = set()
+    kinds: dict[str, str] = {}
+    for field in attrs.fields(cls):
+        name = field.name
+        if name == "unknown_fields":
+            continue
+        kind = kinds[name] = _kind(hints[name])
+        needed = field.default is attrs.NOTHING or name == "type"
+        if kind == "count":
+            if needed:
+                required.append(name)
+            elif field.metadata.get("wire_required"):
+                wire_required.append(name)
+            else:
+                optional.append(name)
+            continue
+        if kind in ("string", "strings"):
+            other.append(name)
+        else:
+            nested[name] = kind
+        if needed:
+            required_other.add(name)
+    return _Shape(
+        required_counts=tuple(required),
+        wire_required_counts=tuple(wire_required),
+        optional_counts=tuple(optional),
+        nested=nested,
+        other=tuple(other),
+        required_other=frozenset(required_other),
+        kinds=kinds,
+    )
+
+
+_SHAPES: Mapping[str, _Shape] = {name: _shape(cls) for name, cls in _MODELS.items()}
 
 
 def known_fields(class_name: str) -> frozenset[str]:
@@ -309,19 +321,51 @@ def _object(
     return {key: fields[key] for key in order}
 
 
-def _count_fields(names: Collection[str]) -> dict[str, st.SearchStrategy[Any]]:
-    return {name: counts() for name in names}
-
-
-def _counts_of(
-    class_name: str, lenient: bool
+def _fields_of(
+    class_name: str, lenient: bool, **given: st.SearchStrategy[Any]
 ) -> tuple[dict[str, st.SearchStrategy[Any]], dict[str, st.SearchStrategy[Any]]]:
-    """The (required, optional) count fields of a class, for lenient or strict payloads."""
+    """The (required, optional) fields of a class, for lenient or strict payloads.
+
+    Each field's strategy follows its kind (a count, a string, a list of strings, a nested
+    object, the entries of ``iterations``), unless ``given`` names one for it.
+    """
     shape = _SHAPES[class_name]
-    required = _count_fields(shape.required_counts)
-    optional = _count_fields(shape.optional_counts)
-    (optional if lenient else required).update(_count_fields(shape.wire_required_counts))
+    required: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    for name, kind in shape.kinds.items():
+        strategy = given[name] if name in given else _of_kind(kind, lenient)
+        needed = name in shape.required_counts or name in shape.required_other
+        if not lenient and name in shape.wire_required_counts:
+            needed = True
+        (required if needed else optional)[name] = strategy
     return required, optional
+
+
+def _of_kind(kind: str, lenient: bool) -> st.SearchStrategy[Any]:
+    if kind == "count":
+        return counts()
+    if kind == "string":
+        return _text()
+    if kind == "strings":
+        return st.lists(_text(), max_size=3)
+    if kind == _ITERATIONS:
+        return st.lists(iteration_payloads(lenient=lenient), max_size=5)
+    if kind == _STATUS:
+        return fallback_status_payloads(lenient=lenient)
+    return _payloads(kind, lenient)
+
+
+def _payloads(
+    class_name: str, lenient: bool, **given: st.SearchStrategy[Any]
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Payloads of the class named ``class_name``, its fields drawn by :func:`_fields_of`."""
+    return _object(class_name, *_fields_of(class_name, lenient, **given), lenient)
+
+
+def _choices(known: tuple[str, ...], lenient: bool) -> st.SearchStrategy[str]:
+    """A string with documented values; lenient payloads may hold any other."""
+    documented = st.sampled_from(known)
+    return documented | _text() if lenient else documented
 
 
 # --- Objects ---------------------------------------------------------------------------------
@@ -329,7 +373,7 @@ def _counts_of(
 
 def cache_creation_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """``BetaCacheCreation`` payloads (the TTL split of cache writes)."""
-    return _object("BetaCacheCreation", *_counts_of("BetaCacheCreation", lenient), lenient)
+    return _payloads("BetaCacheCreation", lenient)
 
 
 def server_tool_use_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
@@ -337,79 +381,51 @@ def server_tool_use_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[
 
     Lenient payloads may leave either count out, as the streaming doc's example does.
     """
-    return _object("BetaServerToolUsage", *_counts_of("BetaServerToolUsage", lenient), lenient)
+    return _payloads("BetaServerToolUsage", lenient)
 
 
 def output_tokens_details_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """``BetaOutputTokensDetails`` payloads (thinking tokens)."""
-    return _object("BetaOutputTokensDetails", {"thinking_tokens": counts()}, {}, lenient)
+    return _payloads("BetaOutputTokensDetails", lenient)
 
 
 def fallback_status_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """Fallback credit statuses: ``redeemed``, ``not_applied``, and (lenient) unknown types."""
-    redeemed = _object("BetaFallbackCreditRedeemed", {"type": st.just("redeemed")}, {}, lenient)
-    not_applied = _object(
-        "BetaFallbackCreditNotApplied",
-        {"type": st.just("not_applied"), "reason": _text()},
-        {"remove_to_redeem": st.lists(_text(), max_size=3)},
-        lenient,
-    )
+    known = [
+        _payloads(class_name, lenient, type=st.just(kind))
+        for kind, class_name in STATUS_CLASSES.items()
+    ]
     if not lenient:
-        return st.one_of(redeemed, not_applied)
+        return st.one_of(known)
     unknown = st.builds(
         lambda kind, extra: {"type": kind, **extra},
         unknown_type_names(KNOWN_STATUS_TYPES),
-        unknown_fields({"type"}),
+        unknown_fields(known_fields("UnknownFallbackCreditStatus")),
     )
-    return st.one_of(redeemed, not_applied, unknown)
+    return st.one_of(*known, unknown)
 
 
 def fallback_credit_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """``BetaFallbackCreditUsage`` payloads, with any status."""
-    return _object(
-        "BetaFallbackCreditUsage",
-        {"status": fallback_status_payloads(lenient=lenient)},
-        {},
-        lenient,
-    )
+    return _payloads("BetaFallbackCreditUsage", lenient)
 
 
 def iteration_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """One ``iterations`` entry of any kind.
 
-    The four known kinds, with or without their optional ``cache_creation`` (and ``model``
-    for ``message``); lenient payloads may leave the two cache counts out (as documented
-    examples do) and add entries of unknown types whose counts, ``cache_creation`` and
-    ``model`` are each present or not, plus extra fields.
+    The known kinds, with or without their optional fields (``cache_creation``, and
+    ``model`` for ``message``); lenient payloads may leave the two cache counts out (as
+    documented examples do) and add entries of unknown types whose counts, ``cache_creation``
+    and ``model`` are each present or not, plus extra fields.
     """
-    cache = cache_creation_payloads(lenient=lenient)
-    kinds = []
-    for kind, class_name in ITERATION_CLASSES.items():
-        required, optional = _counts_of(class_name, lenient)
-        required["type"] = st.just(kind)
-        optional["cache_creation"] = cache
-        if kind in ("advisor_message", "fallback_message"):
-            required["model"] = _text()
-        elif kind == "message":
-            optional["model"] = _text()
-        kinds.append(_object(class_name, required, optional, lenient))
+    kinds = [
+        _payloads(class_name, lenient, type=st.just(kind))
+        for kind, class_name in ITERATION_CLASSES.items()
+    ]
     if lenient:
-        required, optional = _counts_of("UnknownIterationUsage", lenient)
-        required["type"] = unknown_type_names(KNOWN_ITERATION_TYPES)
-        optional.update(cache_creation=cache, model=_text())
-        kinds.append(_object("UnknownIterationUsage", required, optional, lenient))
+        unknown = unknown_type_names(KNOWN_ITERATION_TYPES)
+        kinds.append(_payloads("UnknownIterationUsage", lenient, type=unknown))
     return st.one_of(kinds)
-
-
-def _shared_optional(lenient: bool) -> dict[str, st.SearchStrategy[Any]]:
-    return {
-        "cache_creation_input_tokens": counts(),
-        "cache_read_input_tokens": counts(),
-        "server_tool_use": server_tool_use_payloads(lenient=lenient),
-        "output_tokens_details": output_tokens_details_payloads(lenient=lenient),
-        "iterations": st.lists(iteration_payloads(lenient=lenient), max_size=5),
-        "fallback_credit": fallback_credit_payloads(lenient=lenient),
-    }
 
 
 def beta_usage_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, Any]]:
@@ -418,22 +434,11 @@ def beta_usage_payloads(*, lenient: bool = True) -> st.SearchStrategy[dict[str, 
     ``lenient=False`` gives payloads the strict converter accepts; ``lenient=True`` adds
     unknowns at every level and undocumented ``service_tier``/``speed`` strings.
     """
-    tier = st.sampled_from(SERVICE_TIERS)
-    speed = st.sampled_from(SPEEDS)
-    if lenient:
-        tier = tier | _text()
-        speed = speed | _text()
-    return _object(
+    return _payloads(
         "BetaUsage",
-        {"input_tokens": counts(), "output_tokens": counts()},
-        {
-            **_shared_optional(lenient),
-            "cache_creation": cache_creation_payloads(lenient=lenient),
-            "service_tier": tier,
-            "speed": speed,
-            "inference_geo": _text(),
-        },
         lenient,
+        service_tier=_choices(SERVICE_TIERS, lenient),
+        speed=_choices(SPEEDS, lenient),
     )
 
 
@@ -443,12 +448,7 @@ def message_delta_usage_payloads(*, lenient: bool = True) -> st.SearchStrategy[d
     Lenient payloads may carry the start-only fields (``cache_creation``, ``service_tier``...)
     as unknown fields, since a delta does not know them.
     """
-    return _object(
-        "BetaMessageDeltaUsage",
-        {"output_tokens": counts()},
-        {**_shared_optional(lenient), "input_tokens": counts()},
-        lenient,
-    )
+    return _payloads("BetaMessageDeltaUsage", lenient)
 
 
 # --- Locations inside a payload --------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import gzip
 import json
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support import EXAMPLES, wire
+from support import EXAMPLES, pieces, wire
 
 import usagetally
 from usagetally import (
@@ -29,59 +30,45 @@ from usagetally import (
     StreamErrorEvent,
     UsageAccumulator,
 )
-from usagetally.testing import capture_diagnostics
+from usagetally.testing import (
+    Event,
+    advisor_iteration,
+    cache_creation,
+    capture_diagnostics,
+    chunks_fixed,
+    compaction_iteration,
+    error_event,
+    fallback_iteration,
+    message_delta,
+    message_iteration,
+    message_start,
+    message_stop,
+    ping,
+    sse_bytes,
+    text_delta,
+)
 
-Event = dict[str, Any]
-
-
-def entry(kind: str, inp: int, out: Any, read: int = 0, write: int = 0, **extra: Any) -> Event:
-    return {
-        "type": kind,
-        "input_tokens": inp,
-        "output_tokens": out,
-        "cache_read_input_tokens": read,
-        "cache_creation_input_tokens": write,
-        **extra,
-    }
-
-
-def start(**usage: Any) -> Event:
-    base: dict[str, Any] = {"input_tokens": 10, "output_tokens": 1}
-    base.update(usage)
-    return {
-        "type": "message_start",
-        "message": {
-            "id": "msg_1",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-sonnet-4-5",
-            "content": [],
-            "stop_reason": None,
-            "usage": base,
-        },
-    }
-
-
-def delta(**usage: Any) -> Event:
-    return {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": usage}
+# The kit's message_start with a bare usage: 10 input tokens, the placeholder output token, and
+# only what a test gives besides (no cache counts, split or tier), so that the expectations below
+# list every field of the final usage.
+start = functools.partial(
+    message_start,
+    input_tokens=10,
+    cache_creation_input_tokens=None,
+    cache_read_input_tokens=None,
+    cache_creation=None,
+    service_tier=None,
+)
+STOP = message_stop()
+PING = ping()
+TEXT = text_delta("hi")
 
 
-STOP: Event = {"type": "message_stop"}
-PING: Event = {"type": "ping"}
-TEXT: Event = {
-    "type": "content_block_delta",
-    "index": 0,
-    "delta": {"type": "text_delta", "text": "hi"},
-}
-
-
-def sse(events: list[Event], *, named: bool = True, eol: str = "\n") -> bytes:
-    out = []
-    for event in events:
-        lines = [f"event: {event['type']}"] if named else []
-        lines.append("data: " + json.dumps(event, separators=(",", ":")))
-        out.append(eol.join(lines) + eol + eol)
-    return "".join(out).encode()
+def without_names(data: bytes) -> bytes:
+    """A transcript with its ``event:`` lines taken out: the kit always names events."""
+    return b"".join(
+        line for line in data.splitlines(keepends=True) if not line.startswith(b"event:")
+    )
 
 
 def run_events(events: list[Event], **kwargs: Any) -> BetaUsage:
@@ -111,8 +98,8 @@ def test_delta_overwrites_and_absent_fields_keep_their_start_value() -> None:
             inference_geo="us",
         ),
         TEXT,
-        delta(output_tokens=15),
-        delta(output_tokens=42),
+        message_delta(output_tokens=15),
+        message_delta(output_tokens=42),
         STOP,
     ]
     assert wire(run_events(events)) == {
@@ -126,25 +113,28 @@ def test_delta_overwrites_and_absent_fields_keep_their_start_value() -> None:
 
 
 def test_counts_are_replaced_never_added() -> None:
-    events = [start(), delta(output_tokens=5), delta(output_tokens=5), STOP]
+    events = [start(), message_delta(output_tokens=5), message_delta(output_tokens=5), STOP]
     assert run_events(events).output_tokens == 5
 
 
 def test_null_on_a_delta_keeps_the_value() -> None:
-    events = [
-        start(cache_read_input_tokens=9),
-        delta(output_tokens=3, cache_read_input_tokens=None),
-    ]
+    # An explicit null (the kit leaves a field given as None out: the dict is edited).
+    null_read = message_delta(output_tokens=3)
+    null_read["usage"]["cache_read_input_tokens"] = None
+    events = [start(cache_read_input_tokens=9), null_read]
     assert run_events([*events, STOP]).cache_read_input_tokens == 9
 
 
 def test_iterations_replace_the_list_and_server_tools_update() -> None:
-    first = [entry("message", 100, 20)]
-    both = [entry("message", 100, 20), entry("message", 300, 40)]
+    first = [message_iteration(input_tokens=100, output_tokens=20)]
+    both = [
+        message_iteration(input_tokens=100, output_tokens=20),
+        message_iteration(input_tokens=300, output_tokens=40),
+    ]
     events = [
         start(input_tokens=100),
-        delta(output_tokens=20, iterations=first),
-        delta(
+        message_delta(output_tokens=20, iterations=first),
+        message_delta(
             output_tokens=60,
             input_tokens=400,
             iterations=both,
@@ -164,12 +154,12 @@ def test_iterations_replace_the_list_and_server_tools_update() -> None:
     [
         (
             "input only on the delta",
-            [start(input_tokens=0), delta(input_tokens=50, output_tokens=7), STOP],
+            [start(input_tokens=0), message_delta(input_tokens=50, output_tokens=7), STOP],
             (50, 7),
         ),
         (
             "only output on the delta",
-            [start(input_tokens=50), delta(output_tokens=7), STOP],
+            [start(input_tokens=50), message_delta(output_tokens=7), STOP],
             (50, 7),
         ),
     ],
@@ -180,7 +170,7 @@ def test_gateway_shapes(shape: str, events: list[Event], expected: tuple[int, in
 
 
 def test_unknown_usage_fields_survive_the_merge() -> None:
-    events = [start(brand_new={"a": 1}), delta(output_tokens=3, other_new=[1, 2]), STOP]
+    events = [start(brand_new={"a": 1}), message_delta(output_tokens=3, other_new=[1, 2]), STOP]
     assert run_events(events).unknown_fields == {"brand_new": {"a": 1}, "other_new": [1, 2]}
 
 
@@ -191,29 +181,29 @@ def test_ping_and_unknown_events_are_skipped_anywhere() -> None:
         PING,
         {"type": "brand_new_event", "x": 1},
         TEXT,
-        delta(output_tokens=4),
+        message_delta(output_tokens=4),
     ]
     assert run_events([*events, STOP, PING, PING]).output_tokens == 4
 
 
 def test_model_is_read_from_message_start() -> None:
     acc = UsageAccumulator()
-    acc.feed_event(start())
-    assert acc.model == "claude-sonnet-4-5"
+    acc.feed_event(start(model="claude-opus-4-7"))
+    assert acc.model == "claude-opus-4-7"
 
 
 # -- bytes: dispatch, skipping, chunking ---------------------------------------------------
 
 
-def stream_bytes(**kwargs: Any) -> bytes:
-    events = [start(), PING, *([TEXT] * 5), delta(output_tokens=30), STOP]
-    return sse(events, **kwargs)
+def stream_bytes(line_ending: str = "\n") -> bytes:
+    events = [start(), PING, *([TEXT] * 5), message_delta(output_tokens=30), STOP]
+    return sse_bytes(events, line_ending)
 
 
 def test_bytes_dispatch_on_event_name_and_on_json_type_without_names() -> None:
     named = run_bytes(stream_bytes())
-    unnamed = run_bytes(stream_bytes(named=False))
-    crlf = run_bytes(stream_bytes(eol="\r\n"))
+    unnamed = run_bytes(without_names(stream_bytes()))
+    crlf = run_bytes(stream_bytes("\r\n"))
     assert wire(named) == wire(unnamed) == wire(crlf)
     assert named.output_tokens == 30
 
@@ -225,13 +215,13 @@ def test_json_type_wins_over_event_name() -> None:
         b"event: content_block_delta\n"
         b'data: {"type":"message_delta","usage":{"output_tokens":999}}\n\n'
     )
-    data = sse([start(), delta(output_tokens=3)]) + lying + sse([STOP])
+    data = sse_bytes([start(), message_delta(output_tokens=3)]) + lying + sse_bytes([STOP])
     assert run_bytes(data).output_tokens == 999
 
 
 def test_content_block_events_are_never_json_decoded() -> None:
     garbage = b"event: content_block_delta\ndata: {not json\n\n" * 3
-    data = sse([start()]) + garbage + sse([delta(output_tokens=3), STOP])
+    data = sse_bytes([start()]) + garbage + sse_bytes([message_delta(output_tokens=3), STOP])
     assert run_bytes(data).output_tokens == 3
 
 
@@ -240,14 +230,12 @@ def test_content_block_events_are_never_json_decoded() -> None:
 def test_any_chunking_gives_the_same_result(cuts: list[int]) -> None:
     data = stream_bytes()
     points = sorted({c % (len(data) + 1) for c in cuts})
-    pieces = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
-    assert wire(run_bytes(data, iter(pieces))) == wire(run_bytes(data))
+    assert wire(run_bytes(data, pieces(data, points))) == wire(run_bytes(data))
 
 
 def test_one_byte_at_a_time() -> None:
-    data = stream_bytes(eol="\r")
-    pieces = iter([data[i : i + 1] for i in range(len(data))])
-    assert run_bytes(data, pieces).output_tokens == 30
+    data = stream_bytes("\r")
+    assert run_bytes(data, iter(chunks_fixed(data, 1))).output_tokens == 30
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.sse")), ids=lambda p: p.stem)
@@ -275,7 +263,7 @@ def fail(events: list[Event] | bytes, **kwargs: Any) -> usagetally.StreamError:
 
 
 def test_malformed_json_names_event_index_and_byte_offset() -> None:
-    good = sse([start(), PING])
+    good = sse_bytes([start(), PING])
     bad = b'event: message_delta\ndata: {"type": "message_delta", "usage": \n\n'
     err = fail(good + bad)
     assert isinstance(err, MalformedEventError)
@@ -287,7 +275,15 @@ def test_malformed_json_names_event_index_and_byte_offset() -> None:
 
 
 def test_bad_count_names_its_json_path() -> None:
-    err = fail([start(), delta(output_tokens=3, iterations=[entry("message", 1, "15")])])
+    err = fail(
+        [
+            start(),
+            message_delta(
+                output_tokens=3,
+                iterations=[{**message_iteration(input_tokens=1), "output_tokens": "15"}],
+            ),
+        ]
+    )
     assert isinstance(err, MalformedEventError)
     assert err.path == "usage.iterations[0].output_tokens"
     assert "usage.iterations[0].output_tokens: expected a non-negative integer, got '15'" in str(
@@ -311,11 +307,19 @@ def test_bad_count_on_message_start() -> None:
         ([start(), {"type": "message_delta", "usage": None}], MalformedEventError, "usage is null"),
         ([start(), {"type": "message_delta", "delta": {}}], MalformedEventError, "has no usage"),
         ([{"type": "message_start", "message": {"usage": None}}], MalformedEventError, "is null"),
-        ([delta(output_tokens=3)], EventOrderError, "before message_start"),
+        ([message_delta(output_tokens=3)], EventOrderError, "before message_start"),
         ([start(), start()], EventOrderError, "a second message_start"),
         ([STOP], EventOrderError, "message_stop before message_start"),
-        ([start(), delta(output_tokens=2), STOP, TEXT], EventOrderError, "after message_stop"),
-        ([start(), delta(output_tokens=2), STOP, STOP], EventOrderError, "after message_stop"),
+        (
+            [start(), message_delta(output_tokens=2), STOP, TEXT],
+            EventOrderError,
+            "after message_stop",
+        ),
+        (
+            [start(), message_delta(output_tokens=2), STOP, STOP],
+            EventOrderError,
+            "after message_stop",
+        ),
     ],
 )
 def test_order_and_shape_errors(events: list[Event], kind: type[Exception], fragment: str) -> None:
@@ -326,28 +330,27 @@ def test_order_and_shape_errors(events: list[Event], kind: type[Exception], frag
 
 
 def test_event_after_stop_in_bytes_is_seen_even_when_normally_passed_over() -> None:
-    data = sse([start(), delta(output_tokens=2), STOP, PING, TEXT])
+    data = sse_bytes([start(), message_delta(output_tokens=2), STOP, PING, TEXT])
     err = fail(data)
     assert isinstance(err, EventOrderError)
     assert err.event_index == 4
-    assert err.byte_offset == len(sse([start(), delta(output_tokens=2), STOP, PING]))
+    assert err.byte_offset == len(sse_bytes([start(), message_delta(output_tokens=2), STOP, PING]))
     assert err.partial is not None
     assert err.partial.output_tokens == 2
 
 
 @pytest.mark.parametrize("size", [1, 7, 64, 1 << 16])
 def test_pings_after_stop_are_fine_in_any_chunking(size: int) -> None:
-    data = sse([start(), PING, TEXT, delta(output_tokens=2), STOP, PING, PING])
+    data = sse_bytes([start(), PING, TEXT, message_delta(output_tokens=2), STOP, PING, PING])
     acc = UsageAccumulator()
-    for i in range(0, len(data), size):
-        acc.feed(data[i : i + size])
+    for chunk in chunks_fixed(data, size):
+        acc.feed(chunk)
     assert acc.finish().output_tokens == 2
     assert acc.events_seen == 7
 
 
 def test_error_event_keeps_type_and_message() -> None:
-    error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    err = fail(sse([start(), TEXT, error]))
+    err = fail(sse_bytes([start(), TEXT, error_event("overloaded_error", "Overloaded")]))
     assert isinstance(err, StreamErrorEvent)
     assert (err.error_type, err.error_message) == ("overloaded_error", "Overloaded")
     assert "overloaded_error: Overloaded" in str(err)
@@ -359,7 +362,7 @@ def test_error_event_keeps_type_and_message() -> None:
     [
         ([], "before message_start"),
         ([start(), TEXT], "before any message_delta"),
-        ([start(), delta(output_tokens=9)], "before message_stop"),
+        ([start(), message_delta(output_tokens=9)], "before message_stop"),
         ([start(), STOP], "before any message_delta"),
     ],
 )
@@ -381,7 +384,7 @@ def test_errors_are_sticky_and_usage_stays_readable() -> None:
     with pytest.raises(EventOrderError) as first:
         acc.feed_event(start())
     with pytest.raises(EventOrderError) as again:
-        acc.feed_event(delta(output_tokens=3))
+        acc.feed_event(message_delta(output_tokens=3))
     assert again.value is first.value
     assert acc.error is first.value
     assert acc.usage is not None
@@ -395,7 +398,7 @@ def test_local_misuse() -> None:
     with pytest.raises(LocalUsageError, match="cannot be mixed"):
         acc.feed(b"")
     done = UsageAccumulator()
-    for event in [start(), delta(output_tokens=1), STOP]:
+    for event in [start(), message_delta(output_tokens=1), STOP]:
         done.feed_event(event)
     assert done.finish() is done.finish()
     with pytest.raises(LocalUsageError, match="finished"):
@@ -405,11 +408,11 @@ def test_local_misuse() -> None:
 
 
 def test_max_event_size_is_enforced_with_the_partial() -> None:
-    data = sse([start()]) + b"event: content_block_delta\ndata: " + b"x" * 5000
+    data = sse_bytes([start()]) + b"event: content_block_delta\ndata: " + b"x" * 5000
     acc = UsageAccumulator(max_event_size=1024)
     with pytest.raises(EventTooLargeError) as info:
-        for i in range(0, len(data), 100):
-            acc.feed(data[i : i + 100])
+        for chunk in chunks_fixed(data, 100):
+            acc.feed(chunk)
     assert info.value.partial is not None
     assert info.value.event_index == 1
 
@@ -436,12 +439,14 @@ def diagnose(events: list[Event]) -> tuple[BetaUsage, list[str]]:
 
 
 def test_iteration_changed_and_removed() -> None:
-    one = [entry("message", 10, 5)]
+    one = [message_iteration(input_tokens=10, output_tokens=5)]
     events = [
         start(),
-        delta(output_tokens=5, iterations=one),
-        delta(output_tokens=5, iterations=[entry("message", 10, 6)]),
-        delta(output_tokens=5, iterations=[]),
+        message_delta(output_tokens=5, iterations=one),
+        message_delta(
+            output_tokens=5, iterations=[message_iteration(input_tokens=10, output_tokens=6)]
+        ),
+        message_delta(output_tokens=5, iterations=[]),
         STOP,
     ]
     _, codes = diagnose(events)
@@ -451,8 +456,8 @@ def test_iteration_changed_and_removed() -> None:
 def test_count_going_down_between_deltas_but_not_from_start() -> None:
     events = [
         start(input_tokens=500),
-        delta(output_tokens=9, input_tokens=20),
-        delta(output_tokens=4),
+        message_delta(output_tokens=9, input_tokens=20),
+        message_delta(output_tokens=4),
     ]
     _, codes = diagnose([*events, STOP])
     assert codes == ["count_decreased"]
@@ -462,11 +467,16 @@ def test_top_level_checked_against_iterations_on_the_final_usage_only() -> None:
     # A mid-stream delta carries iterations before the top level catches up: no diagnostic.
     events = [
         start(input_tokens=100),
-        delta(output_tokens=5, iterations=[entry("message", 100, 5)]),
-        delta(
+        message_delta(
+            output_tokens=5, iterations=[message_iteration(input_tokens=100, output_tokens=5)]
+        ),
+        message_delta(
             output_tokens=9,
             input_tokens=250,
-            iterations=[entry("message", 100, 5), entry("message", 150, 4)],
+            iterations=[
+                message_iteration(input_tokens=100, output_tokens=5),
+                message_iteration(input_tokens=150, output_tokens=4),
+            ],
         ),
         STOP,
     ]
@@ -475,7 +485,7 @@ def test_top_level_checked_against_iterations_on_the_final_usage_only() -> None:
         acc.feed_event(event)
     assert acc.finish().input_tokens == 250
 
-    wrong = [*events[:3], delta(output_tokens=10), STOP]
+    wrong = [*events[:3], message_delta(output_tokens=10), STOP]
     _, codes = diagnose(wrong)
     assert codes == ["top_level_mismatch"]
 
@@ -483,29 +493,39 @@ def test_top_level_checked_against_iterations_on_the_final_usage_only() -> None:
 @pytest.mark.parametrize(
     ("top", "iterations"),
     [
-        ((23000, 1000, 0), [entry("compaction", 180000, 3500), entry("message", 23000, 1000)]),
-        ((0, 0, 0), [entry("compaction", 180000, 3500)]),
+        (
+            (23000, 1000, 0),
+            [
+                compaction_iteration(input_tokens=180000, output_tokens=3500),
+                message_iteration(input_tokens=23000, output_tokens=1000),
+            ],
+        ),
+        ((0, 0, 0), [compaction_iteration(input_tokens=180000, output_tokens=3500)]),
         (
             (1760, 531, 412),
             [
-                entry("message", 412, 89),
-                entry("advisor_message", 823, 1612, model="claude-opus-4-7"),
-                entry("message", 1348, 442, read=412),
+                message_iteration(input_tokens=412, output_tokens=89),
+                advisor_iteration(input_tokens=823, output_tokens=1612, model="claude-opus-4-7"),
+                message_iteration(
+                    input_tokens=1348, output_tokens=442, cache_read_input_tokens=412
+                ),
             ],
         ),
         (
             (412, 531, 0),
             [
-                entry("message", 412, 89),
-                entry("advisor_message", 823, 1612, model="claude-opus-4-7"),
-                entry("message", 1348, 442, read=412),
+                message_iteration(input_tokens=412, output_tokens=89),
+                advisor_iteration(input_tokens=823, output_tokens=1612, model="claude-opus-4-7"),
+                message_iteration(
+                    input_tokens=1348, output_tokens=442, cache_read_input_tokens=412
+                ),
             ],
         ),
         (
             (412, 264, 0),
             [
-                entry("message", 535, 0, model="model-a"),
-                entry("fallback_message", 412, 264, model="model-b"),
+                message_iteration(input_tokens=535, output_tokens=0, model="model-a"),
+                fallback_iteration(input_tokens=412, output_tokens=264, model="model-b"),
             ],
         ),
     ],
@@ -515,7 +535,7 @@ def test_documented_rules_pass_strict(top: tuple[int, int, int], iterations: lis
     inp, out, read = top
     events = [
         start(input_tokens=inp, cache_read_input_tokens=read),
-        delta(output_tokens=out, input_tokens=inp, iterations=iterations),
+        message_delta(output_tokens=out, input_tokens=inp, iterations=iterations),
         STOP,
     ]
     usage = run_events(events, policy="strict")
@@ -525,8 +545,8 @@ def test_documented_rules_pass_strict(top: tuple[int, int, int], iterations: lis
 def test_strict_policy_raises_with_the_partial() -> None:
     events = [
         start(),
-        delta(output_tokens=9, input_tokens=20),
-        delta(output_tokens=4),
+        message_delta(output_tokens=9, input_tokens=20),
+        message_delta(output_tokens=4),
     ]
     err = fail(events, policy="strict")
     assert isinstance(err, InconsistentUsageError)
@@ -537,7 +557,7 @@ def test_strict_policy_raises_with_the_partial() -> None:
 
 
 def test_off_policy_checks_nothing() -> None:
-    events = [start(), delta(output_tokens=9), delta(output_tokens=4), STOP]
+    events = [start(), message_delta(output_tokens=9), message_delta(output_tokens=4), STOP]
     acc = UsageAccumulator(policy="off")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -547,19 +567,25 @@ def test_off_policy_checks_nothing() -> None:
     assert acc.diagnostics == []
 
 
-def split(five: int, hour: int) -> dict[str, int]:
-    return {"ephemeral_5m_input_tokens": five, "ephemeral_1h_input_tokens": hour}
-
-
 def test_stale_cache_split_is_kept_as_sent_and_noted_even_under_strict() -> None:
     events = [
-        start(cache_creation_input_tokens=100, cache_creation=split(100, 0)),
-        delta(
+        start(cache_creation_input_tokens=100, cache_creation=cache_creation(100, 0)),
+        message_delta(
             output_tokens=9,
             cache_creation_input_tokens=300,
             iterations=[
-                entry("message", 10, 4, write=100, cache_creation=split(100, 0)),
-                entry("message", 0, 5, write=200, cache_creation=split(50, 150)),
+                message_iteration(
+                    input_tokens=10,
+                    output_tokens=4,
+                    cache_creation_input_tokens=100,
+                    cache_creation=cache_creation(100, 0),
+                ),
+                message_iteration(
+                    input_tokens=0,
+                    output_tokens=5,
+                    cache_creation_input_tokens=200,
+                    cache_creation=cache_creation(50, 150),
+                ),
             ],
             input_tokens=10,
         ),
@@ -571,7 +597,7 @@ def test_stale_cache_split_is_kept_as_sent_and_noted_even_under_strict() -> None
             acc.feed_event(event)
         usage = acc.finish()
     # The wire's split is kept (as the SDK keeps it); the iterations' own splits price it.
-    assert wire(usage)["cache_creation"] == split(100, 0)
+    assert wire(usage)["cache_creation"] == cache_creation(100, 0)
     assert [d.code for d in acc.diagnostics] == ["cache_split_stale"]
     assert logged == acc.diagnostics
     assert "200 tokens are not in the split" in acc.diagnostics[0].message
@@ -583,13 +609,13 @@ def test_stale_cache_split_is_kept_as_sent_and_noted_even_under_strict() -> None
 
 def test_stale_cache_split_without_iterations_leaves_the_rest_unsplit() -> None:
     events = [
-        start(cache_creation_input_tokens=100, cache_creation=split(100, 0)),
-        delta(output_tokens=9, cache_creation_input_tokens=300),
+        start(cache_creation_input_tokens=100, cache_creation=cache_creation(100, 0)),
+        message_delta(output_tokens=9, cache_creation_input_tokens=300),
         STOP,
     ]
     usage, codes = diagnose(events)
     assert codes == ["cache_split_stale"]
-    assert wire(usage)["cache_creation"] == split(100, 0)
+    assert wire(usage)["cache_creation"] == cache_creation(100, 0)
     assert usagetally.cache_writes(usage) == usagetally.CacheWrites(
         ephemeral_5m_input_tokens=100, unsplit_input_tokens=200
     )
@@ -599,19 +625,21 @@ def test_stale_cache_split_without_iterations_leaves_the_rest_unsplit() -> None:
 @pytest.mark.parametrize(
     ("start_total", "start_split", "final_total"),
     [
-        (100, split(60, 0), None),  # never added up, on message_start already
-        (100, split(60, 0), 300),  # did not add up at the start, and the total grew
-        (100, split(160, 0), 300),  # claimed more than the start's total
+        (100, cache_creation(60, 0), None),  # never added up, on message_start already
+        (100, cache_creation(60, 0), 300),  # did not add up at the start, and the total grew
+        (100, cache_creation(160, 0), 300),  # claimed more than the start's total
     ],
     ids=["start", "start-then-grew", "over"],
 )
 def test_a_split_that_never_added_up_is_an_inconsistency(
     start_total: int, start_split: dict[str, int], final_total: int | None
 ) -> None:
-    carried = {} if final_total is None else {"cache_creation_input_tokens": final_total}
+    carried: dict[str, Any] = (
+        {} if final_total is None else {"cache_creation_input_tokens": final_total}
+    )
     events = [
         start(cache_creation_input_tokens=start_total, cache_creation=start_split),
-        delta(output_tokens=9, **carried),
+        message_delta(output_tokens=9, **carried),
         STOP,
     ]
     _, codes = diagnose(events)
@@ -623,13 +651,13 @@ def test_a_split_that_never_added_up_is_an_inconsistency(
 
 def test_a_stale_split_above_a_lowered_total_is_not_used() -> None:
     events = [
-        start(cache_creation_input_tokens=300, cache_creation=split(300, 0)),
-        delta(output_tokens=9, cache_creation_input_tokens=100),
+        start(cache_creation_input_tokens=300, cache_creation=cache_creation(300, 0)),
+        message_delta(output_tokens=9, cache_creation_input_tokens=100),
         STOP,
     ]
     usage, codes = diagnose(events)
     assert codes == ["cache_split_stale"]
-    assert wire(usage)["cache_creation"] == split(300, 0)
+    assert wire(usage)["cache_creation"] == cache_creation(300, 0)
     assert usagetally.cache_writes(usage) == usagetally.CacheWrites(unsplit_input_tokens=100)
 
 
@@ -644,7 +672,7 @@ def test_a_message_finished_in_message_start_is_complete(feeder: str) -> None:
     events = [finished_start(), PING, STOP]
     acc = UsageAccumulator(policy="strict")
     if feeder == "bytes":
-        acc.feed(sse(events))
+        acc.feed(sse_bytes(events))
     else:
         for event in events:
             acc.feed_event(event)
@@ -657,7 +685,7 @@ def test_a_message_finished_in_message_start_is_complete(feeder: str) -> None:
 
 
 def test_a_finished_message_start_may_still_be_followed_by_a_delta() -> None:
-    usage = run_events([finished_start(), delta(output_tokens=12), STOP], policy="strict")
+    usage = run_events([finished_start(), message_delta(output_tokens=12), STOP], policy="strict")
     assert usage.output_tokens == 12
 
 
@@ -684,7 +712,7 @@ def feeders() -> list[Callable[[UsageAccumulator, list[Event]], None]]:
             acc.feed_sse(event["type"], json.dumps(event))
 
     def by_bytes(acc: UsageAccumulator, events: list[Event]) -> None:
-        acc.feed(sse(events))
+        acc.feed(sse_bytes(events))
 
     return [by_event, by_sse, by_bytes]
 
@@ -695,7 +723,12 @@ def test_every_feeding_mode_agrees(feeder: Callable[[UsageAccumulator, list[Even
         start(input_tokens=100, cache_read_input_tokens=3),
         PING,
         TEXT,
-        delta(output_tokens=20, iterations=[entry("message", 100, 20, read=3)]),
+        message_delta(
+            output_tokens=20,
+            iterations=[
+                message_iteration(input_tokens=100, output_tokens=20, cache_read_input_tokens=3)
+            ],
+        ),
         STOP,
     ]
     acc = UsageAccumulator(policy="strict")
@@ -706,7 +739,9 @@ def test_every_feeding_mode_agrees(feeder: Callable[[UsageAccumulator, list[Even
         "input_tokens": 100,
         "output_tokens": 20,
         "cache_read_input_tokens": 3,
-        "iterations": [entry("message", 100, 20, read=3)],
+        "iterations": [
+            message_iteration(input_tokens=100, output_tokens=20, cache_read_input_tokens=3)
+        ],
     }
     assert acc.events_seen == 5
 
@@ -716,7 +751,12 @@ def test_diagnostics_keep_no_memory_across_streams() -> None:
     # warnings registry used to keep one entry per distinct text, forever).
     def one(i: int) -> None:
         acc = UsageAccumulator()
-        for event in (start(), delta(output_tokens=i + 9), delta(output_tokens=i), STOP):
+        for event in (
+            start(),
+            message_delta(output_tokens=i + 9),
+            message_delta(output_tokens=i),
+            STOP,
+        ):
             acc.feed_event(event)
         acc.finish()
         assert len(acc.diagnostics) == 1
@@ -755,7 +795,7 @@ def test_diagnostics_keep_no_memory_across_streams() -> None:
     ids=["empty", "json-lines", "json", "json-array", "gzip", "binary", "utf-16", "html"],
 )
 def test_a_body_that_is_no_event_stream_says_what_it_is(body: bytes, says: str) -> None:
-    for chunks in ([body], [body[i : i + 3] for i in range(0, len(body), 3)], []):
+    for chunks in ([body], chunks_fixed(body, 3), []):
         if not chunks and body:
             continue
         acc = UsageAccumulator()
@@ -780,8 +820,7 @@ def test_a_json_error_body_is_an_error_event_naming_its_type() -> None:
     assert info.value.byte_offset == 0
     assert acc.error is info.value
     # The same error as the API's error event gives, by class and attributes.
-    event = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    other = fail([event])
+    other = fail([error_event("overloaded_error", "Overloaded")])
     assert isinstance(other, StreamErrorEvent)
     assert (other.error_type, other.error_message) == ("overloaded_error", "Overloaded")
 
