@@ -47,7 +47,7 @@ test: $(STAMP)
 ## (fuzz, differential, catalogue, faults, hostile, scaling), the subprocess tests (CLI, pytest
 ## plugin, install, benchmarks smoke), the doctests, mypy, ruff or the docs: run make test before
 ## a commit.
-QUICK_TESTS := accumulator sse converter models wire checks figures cost prices otel public_api \
+QUICK_TESTS := accumulator sse framings converter models wire checks figures cost prices otel public_api \
   bad_arguments event_types testing sync aio worker hooks anthropic_interop
 quick: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-profile=quick \

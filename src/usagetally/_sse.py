@@ -24,7 +24,8 @@ Rules this module keeps:
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import re
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
 import attrs
@@ -48,6 +49,8 @@ _BIG_VALUE: Final = 64 * 1024
 # Each time in a row the fast path finds nothing to pass over, it leaves one block more to the
 # general path before trying again, up to this many.
 _MAX_COOLDOWN: Final = 64
+# How far one regular-expression run of skip_framed reads (the decoder calls it again after).
+_MAX_RUN: Final = 1 << 20
 # How many passed-over event names the fast path counts by name (each costs one scan).
 _MAX_NAMES: Final = 16
 # Event names longer than this are never cached (decoded or passed over): a cache holds at
@@ -526,6 +529,19 @@ class SSEDecoder:
                             self._raw_nl = scanner.hold_nl - at if scanner.hold_nl >= 0 else -1
                             self._raw_scan = hold - at
                             at = n
+                    elif not scanner.passed:
+                        # Not the framing `skip` reads: try the others (CRLF, CR, no event
+                        # line, id and comment lines).
+                        at = scanner.skip_framed(data, p, limit)
+                        if at > p:
+                            self._index += scanner.passed
+                            scanner.misses = scanner.cooldown = 0
+                            if scanner.last_id is not None:
+                                self._id_buffer = self._last_id = scanner.last_id.decode(
+                                    "utf-8", "replace"
+                                )
+                            p = at
+                            continue  # the search for the next CR goes on from here
                     p = at
                     if p >= n:
                         break
@@ -686,25 +702,56 @@ class SSEDecoder:
 #   event: the decoder may keep it raw for the next chunk (its own limits decide), and then
 #   hands `hold_nl` (the end of its first line, or -1) and `hold` (where the LF search goes
 #   on) back, relative, as `nl_hint` and `scan`.
-# - `cooldown` > 0 asks the decoder not to call `skip` for that many block boundaries (the
+# - When `skip` passes nothing and holds nothing, the decoder calls
+#   `skip_framed(data, p, limit)` at the same boundary, which may read past `stop`: it passes
+#   over the same events framed with CRLF or CR line endings, or with `id` and comment lines
+#   (blocks without an event line never: their type is their data's). It returns where the
+#   parser goes on, with `passed` as above and `last_id` the value (bytes) of the last `id`
+#   line it passed over, or None: the decoder sets its last event ID (and ID buffer) to it,
+#   as the parser would have at each of those blank lines. It holds nothing; a success
+#   clears `misses` and `cooldown`.
+# - `cooldown` > 0 asks the decoder not to call either for that many block boundaries (the
 #   decoder counts it down): after repeated misses, trying costs more than it saves.
 # - The scanner's configuration is shared between decoders of the same settings and never
 #   written; what it learns (names, their order) is copied on its first write.
 
 
-@attrs.frozen
 class _ScanConfig:
-    """What a scanner is told: the kept types and the names it knows to pass over."""
+    """What a scanner is told: the kept types and the names it knows to pass over.
 
-    keep_ascii: frozenset[bytes]  # the kept types that are ASCII, as bytes
-    # Where a kept event can start inside a region: a block naming it, or a block with no
-    # event line (its type is "message").
-    kept_marks: tuple[bytes, ...]
-    check: bool
-    unchecked: frozenset[bytes]
-    names: frozenset[bytes]  # names known to be passed over
-    patterns: tuple[bytes, ...]  # b"\n\nevent: NAME\ndata:" (+ the type check) for each
-    heads: tuple[bytes, ...] = ()  # the same without the blank line before
+    Shared by the decoders of the same settings, so never written after it is made.
+    """
+
+    __slots__ = ("check", "heads", "keep_ascii", "kept_marks", "names", "patterns", "unchecked")
+
+    def __init__(
+        self,
+        keep_ascii: frozenset[bytes],
+        check: bool,
+        unchecked: frozenset[bytes],
+        pass_over: Collection[str],
+    ) -> None:
+        self.keep_ascii = keep_ascii  # the kept types that are ASCII, as bytes
+        # Where a kept event can start inside a region: a block naming it, or a block with no
+        # event line (its type is "message", or the type its data begins with).
+        self.kept_marks = (*(b"\n\nevent: " + k + b"\n" for k in sorted(keep_ascii)), b"\n\ndata:")
+        self.check = check
+        self.unchecked = unchecked
+        names: list[bytes] = []
+        for name in pass_over:
+            raw = name.encode()
+            if (
+                self.skippable(raw)
+                and raw not in names
+                and len(names) < _MAX_NAMES
+                and len(raw) <= _MAX_CACHED_NAME
+            ):
+                names.append(raw)
+        self.names = frozenset(names)  # names known to be passed over
+        # b"\n\nevent: NAME\ndata:" (+ the type check) for each, and the same without the
+        # blank line before.
+        self.patterns = tuple(b"\n\nevent: " + n + b"\ndata:" + self.typed(n) for n in names)
+        self.heads = tuple(b"event: " + n + b"\ndata:" + self.typed(n) for n in names)
 
     def typed(self, name: bytes) -> bytes:
         # What the data line of a passed-over event must start with after "data:".
@@ -749,34 +796,53 @@ def _scan_config(
     return config
 
 
+_Match = Callable[[bytes, int, int], "re.Match[bytes] | None"]
+_REGEXES: dict[tuple[bytes, tuple[bytes, ...], bool, frozenset[bytes]], _Match] = {}
+
+
+def _framed_regex(
+    eol: bytes, names: tuple[bytes, ...], check: bool, unchecked: frozenset[bytes]
+) -> _Match:
+    r"""Return the ``match`` of a pattern for a run of passed-over blocks with id or comments.
+
+    A block: ``event: NAME`` then one ``data:`` line (``data: {"type":"NAME"`` with
+    check_type, for a checked name), each line ending with ``eol``, with any ``id:`` and
+    comment lines before and after the pair, then the blank line. Nothing else (no
+    ``retry``, no second data or event line, nothing between the two) is matched: the line
+    parser reads what is not.
+    """
+    key = (eol, names, check, unchecked)
+    found = _REGEXES.get(key)
+    if found is not None:
+        return found
+    e = re.escape(eol)
+    # The rest of a line: `.` (anything but LF) and `[^\r]` are the fast loops of `re`, a
+    # class of two bytes is ten times slower; so a line may hold a stray CR (LF or CRLF
+    # framing) or LF (CR framing) here, and _framed_run refuses a run that has one.
+    line = (rb"[^\r]*" if eol == b"\r" else rb".*") + e
+    extra = rb"(?:(?::|id:)" + line + rb")*"  # (an id with NUL: _framed_run refuses it)
+    kinds = []  # one alternative per name: its event line, then its data line's lead
+    for name in sorted(names, key=len, reverse=True):
+        lead = (
+            rb'data:\x20\{"type":"' + re.escape(name) + b'"'
+            if check and name not in unchecked
+            else b"data:"
+        )
+        kinds.append(rb"event:\x20" + re.escape(name) + e + lead + line)
+    if not kinds:
+        kinds.append(rb"(?!)")  # nothing can be passed over
+    block = extra + rb"(?:" + b"|".join(kinds) + rb")" + extra + e
+    compiled = re.compile(rb"(?:" + block + rb")*+").match
+    if len(_REGEXES) < 32:
+        _REGEXES[key] = compiled
+    return compiled
+
+
 def _build_config(
     keep: frozenset[str], check: bool, unchecked: frozenset[bytes], pass_over: tuple[str, ...]
 ) -> _ScanConfig:
     keep_ascii = frozenset(k.encode() for k in keep if k.isascii())
-    config = _ScanConfig(
-        keep_ascii=keep_ascii,
-        kept_marks=(*(b"\n\nevent: " + k + b"\n" for k in sorted(keep_ascii)), b"\n\ndata:"),
-        check=check,
-        unchecked=unchecked,
-        names=frozenset(),
-        patterns=(),
-    )
-    names: list[bytes] = []
-    for name in pass_over:
-        raw = name.encode()
-        if (
-            config.skippable(raw)
-            and raw not in names
-            and len(names) < _MAX_NAMES
-            and len(raw) <= _MAX_CACHED_NAME
-        ):
-            names.append(raw)
-    return attrs.evolve(
-        config,
-        names=frozenset(names),
-        patterns=tuple(b"\n\nevent: " + n + b"\ndata:" + config.typed(n) for n in names),
-        heads=tuple(b"event: " + n + b"\ndata:" + config.typed(n) for n in names),
-    )
+    return _ScanConfig(keep_ascii, check, unchecked, pass_over)
 
 
 class _PassOver:
@@ -785,8 +851,10 @@ class _PassOver:
     __slots__ = (
         "config",
         "cooldown",
+        "framed",
         "hold",
         "hold_nl",
+        "last_id",
         "misses",
         "names",
         "own",
@@ -804,6 +872,9 @@ class _PassOver:
         self.misses = self.cooldown = 0
         self.passed = 0
         self.hold = self.hold_nl = -1
+        self.last_id: bytes | None = None  # the last id line skip_framed passed over
+        # skip_framed's patterns, by line ending, with len(names) when made.
+        self.framed: dict[bytes, tuple[int, tuple[bytes, ...]]] = {}
 
     def _owned(self) -> tuple[set[bytes], list[bytes]]:
         names, patterns = self.names, self.patterns
@@ -975,3 +1046,158 @@ class _PassOver:
             _, own = self._owned()
             own.insert(0, own.pop(best_at))  # the most frequent name first
         return 0 if need else blocks
+
+    # -- other framings: skip_framed -----------------------------------------------------
+
+    def skip_framed(self, data: bytes, p: int, limit: int | None) -> int:
+        r"""Pass over whole events at ``p`` framed otherwise than :meth:`skip` reads them.
+
+        The framings: CRLF or CR line endings (one kind through the region), and blocks with
+        ``id`` or comment lines. (Blocks without an event line are never passed over: their
+        type is their data's, which only decoding them tells.) See the contract above the
+        class: it returns where the line parser goes on, with :attr:`passed` the number of
+        events passed over and :attr:`last_id` the value of the last ``id`` line among them
+        (None when there was none). It never holds anything.
+        """
+        self.passed = 0
+        self.last_id = None
+        n = len(data)
+        end = n if limit is None else min(n, p + limit + 1)
+        cr = data.find(b"\r", p, end)
+        lf = data.find(b"\n", p, end if cr < 0 else cr + 2)
+        if cr >= 0 and (lf < 0 or cr < lf):
+            if cr + 1 >= n:
+                return p
+            eol = b"\r\n" if data[cr + 1] == _LF else b"\r"
+            first = cr
+        elif lf >= 0:
+            eol = b"\n"
+            first = lf
+        else:
+            return p
+        if data.startswith(b"event: ", p):
+            if eol == b"\n":
+                return p  # skip's own framing: it could not pass this over either
+            found = self._framed_region(data, p, end, eol, data[p + 7 : first])
+        elif data.startswith((b":", b"id:"), p):
+            return self._framed_run(data, p, end, eol)
+        else:
+            return p
+        if found is None:
+            return p
+        self.passed, at = found
+        return at
+
+    def _framed_region(
+        self, data: bytes, p: int, end: int, eol: bytes, name: bytes
+    ) -> tuple[int, int] | None:
+        # (events, end) of the longest region from p made of passed-over blocks of this form
+        # that ends before `end`, or (failing that) of the region before its first kept
+        # block; None when there is none.
+        if name not in self.names and not self.learn(name):
+            return None
+        blank = eol + eol
+        q = data.rfind(blank, p, end)
+        if q < 0:
+            return None
+        r = q + len(blank)
+        passed = self._framed_count(data, p, r, eol, name)
+        if passed > 0:
+            return passed, r
+        if passed < 0:
+            return None
+        first = -1
+        for mark in self._framed_marks(eol):
+            at = data.find(mark, p, r if first < 0 else first)
+            if at >= 0:
+                first = at
+        if first > p:
+            r = first + len(blank)
+            passed = self._framed_count(data, p, r, eol, name)
+            if passed > 0:
+                return passed, r
+        return None
+
+    def _framed_count(self, data: bytes, p: int, r: int, eol: bytes, name: bytes) -> int:
+        r"""Count the events of ``data[p:r]`` if it is made only of blocks that can be skipped.
+
+        The blocks are ``event: NAME`` E ``data:...`` E E, E the line ending ``eol``;
+        ``data[p:r]`` starts a block and ends with E E.
+        Returns their number; -1 when the first block is not of that form; 0 when something
+        further on is not.
+
+        Why counting suffices: first, every line of the region ends with E and no other line
+        ending occurs (CR: no LF; CRLF: as many CRs and LFs as CRLFs; LF framing is
+        :meth:`skip`'s). Then the
+        argument of :meth:`_pass_region` holds with E for LF: with A = lines / 3, the
+        patterns E E ``event: NAME`` E ``data:`` (+ the type check) hold no E E but their
+        first, are prefix-free, and so occur at distinct places; A - 1 of them, the first
+        block's two lines (checked directly) and the blank line the region ends with are all
+        3A lines, so the region is A blocks of exactly that form.
+        """
+        head = b"event: " + name + eol + b"data:" + self.config.typed(name)
+        if not data.startswith(head, p):
+            return -1
+        if eol == b"\r\n":
+            lines = data.count(b"\r\n", p, r)
+            if data.count(b"\n", p, r) != lines or data.count(b"\r", p, r) != lines:
+                return 0
+        else:
+            if data.find(b"\n", p, r) >= 0:
+                return 0
+            lines = data.count(b"\r", p, r)
+        blocks, rest = divmod(lines, 3)
+        if rest or not blocks:
+            return 0
+        need = blocks - 1
+        for pattern in self._framed_patterns(eol):
+            if not need:
+                break
+            need -= data.count(pattern, p, r)
+        return 0 if need else blocks
+
+    def _framed_marks(self, eol: bytes) -> tuple[bytes, ...]:
+        # Where a kept block can start in a region of this form (a hint: the count decides).
+        blank = eol + eol
+        return (*(blank + b"event: " + k + eol for k in sorted(self.config.keep_ascii)),
+                blank + b"data:")  # fmt: skip
+
+    def _framed_run(self, data: bytes, p: int, end: int, eol: bytes) -> int:
+        # Blocks with id or comment lines: one regular expression matches the run of
+        # passed-over blocks from p (in C, but byte by byte: slower than counting).
+        config = self.config
+        match = _framed_regex(eol, tuple(sorted(self.names)), config.check, config.unchecked)
+        found = match(data, p, min(end, p + _MAX_RUN))
+        stop = p if found is None else found.end()
+        if stop == p:
+            return p
+        # Every line ending in the run must be `eol`, and no id may hold a NUL (an id line
+        # with one is ignored by the spec): see _framed_regex. (A NUL anywhere refuses it.)
+        if data.find(b"\x00", p, stop) >= 0:
+            return p
+        if eol == b"\n":
+            stray = data.find(b"\r", p, stop) >= 0
+        elif eol == b"\r":
+            stray = data.find(b"\n", p, stop) >= 0
+        else:
+            stray = data.count(b"\r", p, stop) != data.count(b"\r\n", p, stop)
+        if stray:
+            return p
+        self.passed = data.count(eol + eol, p, stop)
+        at = data.rfind(eol + b"id:", p, stop)
+        start = at + len(eol) + 3 if at >= 0 else p + 3 if data.startswith(b"id:", p) else -1
+        if start >= 0:
+            value = data[start : data.find(eol, start, stop)]
+            self.last_id = value[1:] if value[:1] == b" " else value
+        return stop
+
+    def _framed_patterns(self, eol: bytes) -> tuple[bytes, ...]:
+        # The patterns of _framed_count for this line ending, remade when a name is learnt.
+        made = self.framed.get(eol)
+        if made is not None and made[0] == len(self.names):
+            return made[1]
+        blank = eol + eol
+        typed = self.config.typed
+        patterns = tuple(blank + b"event: " + n + eol + b"data:" + typed(n) for n in self.names)
+        self.framed[eol] = (len(self.names), patterns)
+        return patterns
