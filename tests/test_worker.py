@@ -134,6 +134,43 @@ async def test_results_callback_and_totals() -> None:
     assert worker.events_processed == sum(len(v) for v in items.values())
 
 
+async def test_callbacks_run_in_the_workers_task_and_streams_without_them_finish_at_close() -> None:
+    # Items and, without callbacks, the stream's end are taken in the sender's task when
+    # nothing of the stream waits in the buffer (the worker's fast path); callbacks always
+    # run in the worker's own task, whatever the path.
+    seen: list[tuple[str, object]] = []
+
+    def where(kind: str) -> None:
+        seen.append((kind, anyio.get_current_task().name))
+
+    def on_result(result: StreamResult) -> None:
+        where("on_result")
+
+    def on_finish(usage: Any, model: Any, complete: bool) -> None:
+        where("on_finish")
+
+    async with UsageWorker(on_result=on_result, on_finish=on_finish) as worker:
+        for key in range(3):
+            async with worker.open(key) as sink:
+                for chunk in as_chunks(events(key), random.Random(key)):
+                    await sink.send(chunk)
+        assert [wire(await worker.result(k)) for k in range(3)] == [
+            merged(events(k)) for k in range(3)
+        ]
+    assert (
+        sorted(seen)
+        == [("on_finish", "usagetally.UsageWorker")] * 3
+        + [("on_result", "usagetally.UsageWorker")] * 3
+    )
+    async with UsageWorker() as worker:
+        async with worker.open("a") as sink:
+            for chunk in as_chunks(events(1), random.Random(5)):
+                await sink.send(chunk)
+        # Finished by the close itself: the result is there before the worker's task ran.
+        assert worker.totals.requests == 1
+        assert wire(await worker.result("a")) == merged(events(1))
+
+
 async def test_result_waits_for_close() -> None:
     async with UsageWorker() as worker:
         sink = worker.open("a", model="mine")

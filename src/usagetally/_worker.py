@@ -131,7 +131,7 @@ def _unexpected(feeder: Feeder, exc: Exception) -> StreamError:
 class _Stream:
     """The worker's record of one stream (changed by the dispatcher, or by a send it lets)."""
 
-    __slots__ = ("done", "feeder", "key", "model", "queued", "result", "sent")
+    __slots__ = ("done", "feeder", "key", "model", "queued", "result", "sent", "take")
 
     def __init__(self, key: Hashable, model: str | None, feeder: Feeder) -> None:
         self.key = key
@@ -143,6 +143,9 @@ class _Stream:
         # While it is 0, UsageSink.send handles the stream's next item itself (see there).
         self.queued = 0
         self.sent = 0  # calls of UsageSink.send
+        # The accumulator's feed, once the stream is known to be bytes (its first item) and
+        # while it is unfinished and has not failed: what a send calls for a bytes item.
+        self.take: Callable[[bytes], Any] | None = None
 
 
 class UsageSink:
@@ -205,25 +208,33 @@ class UsageSink:
                 taken.
 
         """
-        worker = self._worker
         record = self._record
         # The scheduler is not entered per item: a round trip costs more than the item
         # (issue 16). The task yields when the buffer is full, and wherever its source
         # awaits; cancellation is checked on the first item and then every 32nd (the check
         # alone costs about a third of an item), so a loop of sends still ends when cancelled.
-        record.sent += 1
-        if record.sent & 31 == 1:
+        sent = record.sent = record.sent + 1
+        if sent & 31 == 1:
             await anyio.lowlevel.checkpoint_if_cancelled()
-        if not record.queued and worker._state == "running":
+        worker = self._worker
+        if not record.queued and worker._taking and not self._closed:
+            take = record.take
+            if take is not None and item.__class__ is bytes:
+                worker._events += 1
+                try:
+                    take(item)
+                except StreamError:
+                    pass  # kept; the stream's result will carry it
+                except Exception as exc:  # such as a logging handler that raised
+                    record.take = None
+                    record.feeder.fail(_unexpected(record.feeder, exc))
+                return
             # Nothing of this stream waits in the buffer: this item is the stream's next in
             # every order (streams are independent), so it is taken here and now, as the
             # dispatcher would take it, without a round trip through the buffer and the
             # scheduler. Closing a stream (and so its callbacks) still goes through the
-            # dispatcher. The checks are those of _message.
-            if self._closed:
-                raise LocalUsageError(f"the sink of stream {self.key!r} is closed")
-            if worker._stopping:
-                raise LocalUsageError("the worker is shutting down and accepts no more items")
+            # dispatcher. A closed sink or a stopping worker takes the general path below,
+            # whose checks (those of _message) refuse the item.
             if item.__class__ is not bytes and isinstance(item, (bytearray, memoryview)):
                 item = bytes(item)
             if record.result is None:  # what _take does, inlined: this is per item
@@ -233,14 +244,14 @@ class UsageSink:
                 # Feeder.fail records nothing over it: no need to ask it first.)
                 if feeder.error is None:
                     try:
-                        if item.__class__ is bytes and feeder.kind == "bytes":
-                            feeder.acc.feed(item)  # what Feeder.feed does for bytes
-                        else:
-                            feeder.feed(item)
+                        feeder.feed(item)
                     except StreamError:
                         pass  # kept; the stream's result will carry it
                     except Exception as exc:  # such as a logging handler that raised
                         feeder.fail(_unexpected(feeder, exc))
+                    else:
+                        if feeder.kind == "bytes":
+                            record.take = feeder.acc.feed  # what Feeder.feed does for bytes
             return
         message = self._message(item)
         send = worker._send
@@ -284,7 +295,11 @@ class UsageSink:
     async def close(self, error: BaseException | None = None) -> None:
         """End the stream: the worker finishes it after the items sent before.
 
-        Calling it again does nothing. When the worker has already stopped, the stream was
+        When none of the stream's items waits in the buffer and the worker has no
+        ``on_result`` or ``on_finish`` callback, the stream is finished here, in the calling
+        task, as the worker would finish it next (its result and the totals are there when
+        this returns); callbacks always run in the worker's task. Calling it again does
+        nothing. When the worker has already stopped, the stream was
         finished by the shutdown and this does nothing either.
 
         Args:
@@ -301,9 +316,15 @@ class UsageSink:
         self._closed = True
         if self._worker._stopping:
             return  # the shutdown finishes every open stream
-        message = (self._record, _end_marker(error))
         worker = self._worker
         record = self._record
+        message = (record, _end_marker(error))
+        if not record.queued and worker._taking and worker._on_finish is None is worker._on_result:
+            # As for an item in send(): nothing of this stream waits in the buffer, so the
+            # dispatcher would finish it next. Without callbacks (which run in the worker's
+            # task) finishing it here is the same, without the round trip.
+            worker._handle(message)
+            return
         record.queued += 1
         try:
             try:
@@ -470,6 +491,7 @@ class UsageWorker:
         self._callback_error: BaseException | None = None
         self._state = "new"  # new, running, stopped
         self._stopping = False
+        self._taking = False  # running and not stopping: a send may take its item itself
         self._events = 0
         self._token: anyio.lowlevel.EventLoopToken
         self._loop_thread: int | None = None
@@ -490,6 +512,7 @@ class UsageWorker:
         await self._tg.__aenter__()
         self._tg.start_soon(self._dispatch, name="usagetally.UsageWorker")
         self._state = "running"
+        self._taking = True
         return self
 
     def __enter__(self) -> UsageWorker:
@@ -529,6 +552,7 @@ class UsageWorker:
         tb: TracebackType | None,
     ) -> bool | None:
         self._stopping = True
+        self._taking = False
         try:
             with anyio.CancelScope(shield=True):
                 # Queued behind every accepted item (the buffer and waiting senders are FIFO).
@@ -602,9 +626,11 @@ class UsageWorker:
             except StreamError:
                 pass  # kept; the stream's result will carry it
             except Exception as exc:  # such as a logging handler that raised
+                record.take = None  # a send feeds it no more either
                 feeder.fail(_unexpected(feeder, exc))
 
     def _finish(self, record: _Stream) -> None:
+        record.take = None
         try:
             usage: BetaUsage | None = record.feeder.finish()
             error = None
