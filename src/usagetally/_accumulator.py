@@ -62,6 +62,15 @@ from ._limits import check_event_json
 from ._models import BetaMessageDeltaUsage, BetaUsage
 from ._sdk_events import as_event_mapping
 from ._sse import SSEDecoder
+from ._wire import (
+    COUNT_FIELDS,
+    ERROR_EVENT,
+    NO_USAGE_EVENTS,
+    STOP_EVENT,
+    UNCHECKED_EVENTS,
+    UNTYPED_EVENT,
+    USAGE_EVENTS,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -76,16 +85,12 @@ Policy = Literal["warn", "strict", "off"]
 # Events the decoder hands over; every other named event (ping included) is passed over
 # unread. After message_stop the decoder pauses, and from there on hands over every event,
 # since only ping may follow.
-_KEPT = frozenset({"message_start", "message_delta", "message_stop", "error", "message"})
-_PASSED_OVER = ("content_block_delta", "ping", "content_block_start", "content_block_stop")
-_PAUSE_AFTER = frozenset({"message_stop", "message"})
-_USAGE_EVENTS = frozenset({"message_start", "message_delta", "message_stop", "error"})
-_CUMULATIVE = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-)
+# (The names are the catalogue's, _wire.py.)
+_USAGE_EVENTS = frozenset({*USAGE_EVENTS, STOP_EVENT, ERROR_EVENT})
+_KEPT = _USAGE_EVENTS | {UNTYPED_EVENT}
+_PASSED_OVER = NO_USAGE_EVENTS
+_PAUSE_AFTER = frozenset({STOP_EVENT, UNTYPED_EVENT})
+_CUMULATIVE = COUNT_FIELDS
 _strict: list[cattrs.Converter] = []  # the strict converter, built by the first strict one
 
 
@@ -178,7 +183,7 @@ class UsageAccumulator:
             max_event_size=max_event_size,
             keep=_KEPT,
             check_type=True,
-            unchecked=("ping",),
+            unchecked=UNCHECKED_EVENTS,
             pause_after=_PAUSE_AFTER,
             pause_bytes=64 * 1024,
             pass_over=_PASSED_OVER,
@@ -476,8 +481,8 @@ class UsageAccumulator:
         # in the SDK's event loop, but for `ping` (passed over unread) and `error` (an error
         # whatever its data). Others are passed over unread when the data's leading type is
         # their name, the form the API sends.
-        if name not in _USAGE_EVENTS and name != "message":
-            if name == "ping" or data.startswith(f'{{"type":"{name}"'):
+        if name not in _USAGE_EVENTS and name != UNTYPED_EVENT:
+            if name in UNCHECKED_EVENTS or data.startswith(f'{{"type":"{name}"'):
                 self._dispatch(name, None, index, offset)
                 return
             self._check_limits(name, data, index, offset)
@@ -491,7 +496,7 @@ class UsageAccumulator:
             else:
                 self._dispatch(name, None, index, offset)
             return
-        if name == "error":
+        if name == ERROR_EVENT:
             try:
                 error = json.loads(data) if check_event_json(data) is None else None
             except (ValueError, RecursionError):
@@ -554,7 +559,7 @@ class UsageAccumulator:
     def _dispatch(
         self, name: str, event: Mapping[str, Any] | None, index: int, offset: int | None
     ) -> None:
-        if self._stopped_at is not None and name != "ping":
+        if self._stopped_at is not None and name not in UNCHECKED_EVENTS:
             raise self._fail(
                 EventOrderError(
                     f"{name or 'an untyped'} event after message_stop",
@@ -568,7 +573,7 @@ class UsageAccumulator:
             self._on_delta(event, index, offset)
         elif name == "message_start":
             self._on_start(event, index, offset)
-        elif name == "message_stop":
+        elif name == STOP_EVENT:
             if self._usage is None:
                 raise self._fail(
                     EventOrderError(

@@ -107,6 +107,9 @@ def _show(value: Any) -> str:
 
 
 def _count(value: Any) -> int:
+    # The check of a count. _object takes an accepted count inline (its first test) and
+    # calls this only to refuse one; the whole check stays here for any other caller (a
+    # list of counts through _list_of, should a model have one).
     if type(value) is int and 0 <= value <= MAX_COUNT:
         return value
     if type(value) is int and value > MAX_COUNT:

@@ -25,10 +25,10 @@ from . import _wire
 
 __all__ = ["MESSAGE_STOP", "USAGE_EVENTS", "as_event_mapping", "is_sdk_event", "wire_form"]
 
-USAGE_EVENTS = frozenset({*_wire.USAGE_EVENTS, "error"})
+USAGE_EVENTS = frozenset({*_wire.USAGE_EVENTS, _wire.ERROR_EVENT})
 """The event types whose wire form is read whole."""
 
-MESSAGE_STOP: Mapping[str, Any] = {"type": "message_stop"}
+MESSAGE_STOP: Mapping[str, Any] = {"type": _wire.STOP_EVENT}
 """What ``message_stop`` is fed as."""
 
 

@@ -26,11 +26,15 @@ __all__ = [
     "CHILD_SHAPES",
     "COUNT_FIELDS",
     "DELTA_USAGE_FIELDS",
+    "ERROR_EVENT",
     "FALLBACK_STATUS_CLASSES",
     "ITERATION_CLASSES",
     "ITERATION_TYPES",
     "NO_USAGE_EVENTS",
     "SDK_CLASSES",
+    "STOP_EVENT",
+    "UNCHECKED_EVENTS",
+    "UNTYPED_EVENT",
     "USAGE_EVENTS",
     "IterationType",
     "model_fields",
@@ -50,6 +54,17 @@ NO_USAGE_EVENTS: Final = (
     "content_block_stop",
     "ping",
 )
+#: The event that ends a complete response.
+STOP_EVENT: Final = "message_stop"
+#: The event that reports a failure mid-stream (``{"type":"error","error":{...}}``); an
+#: event of this name is an error whatever its data (docs/semantics.md, rule 5).
+ERROR_EVENT: Final = "error"
+#: The type of an event without an ``event:`` line (the SSE default): its data's ``type``
+#: says what it is.
+UNTYPED_EVENT: Final = "message"
+#: Events the API sends whose data is not in the compact ``{"type":"NAME"`` form
+#: (``{"type": "ping"}``): passed over by name, unread, as the SDK drops them.
+UNCHECKED_EVENTS: Final = ("ping",)
 
 # --- Counts ----------------------------------------------------------------------------------
 
