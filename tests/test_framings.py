@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from support import NAMES, expected, split_at, transcript
 
 from usagetally import EventTooLargeError, SSEDecoder, UsageAccumulator, converter
-from usagetally.testing import chunks_fixed
+from usagetally.testing import all_two_way_splits, chunks_fixed
 
 KEPT = frozenset({"message_start", "message_delta", "message_stop", "error", "message"})
 PASSED = ("content_block_delta", "ping", "content_block_start", "content_block_stop")
@@ -162,6 +162,16 @@ def test_the_last_event_id_is_that_of_the_last_passed_over_id_line() -> None:
     assert decoder.last_event_id == f"n{len(events) - 1}"
     tail = decoder.feed(b"event: message_stop\r\ndata: {}\r\n\r\n")
     assert [e.id for e in tail] == [f"n{len(events) - 1}"]
+
+
+@pytest.mark.parametrize("how", ["lf", "crlf", "cr", "id", "comment after data"])
+def test_every_two_way_split_gives_the_parsers_events(how: str) -> None:
+    # A read that stops anywhere (inside a line, between a block's lines, on a CRLF) leaves
+    # the decoder's state for the next; each path must leave it as the parser would.
+    data = FRAMINGS[how](blocks(deltas=4))
+    expected = reference([data])
+    for first, second in all_two_way_splits(data):
+        assert driven([first, second]) == expected, (how, len(first))
 
 
 @pytest.mark.parametrize(

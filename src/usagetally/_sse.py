@@ -512,6 +512,40 @@ class SSEDecoder:
                 cr = find(b"\r", p)
                 if cr < 0:
                     cr = n
+            if bs < 0 and data.startswith(b"event: ", p):
+                # A block ``event: NAME\ndata: VALUE\n\n`` that is returned (a kept or
+                # retyped type, or every type without keep) is read in one match rather
+                # than line by line: what the parser below would do with its two lines and
+                # the blank line.
+                nl = find(b"\n", p + 7, cr)
+                name = data[p + 7 : nl] if nl >= 0 else b""
+                etype = (types.get(name) or self._type_name(name)) if nl >= 0 else ""
+                block = _block(data, p, min(cr, p + _BIG_VALUE)) if nl >= 0 else None
+                if block is not None and (limit is None or block.end() - 1 - p <= limit):
+                    value = block[1]
+                    if (
+                        keep is None
+                        or etype in keep
+                        or (self._check and self._retyped_value(name, value))
+                    ):
+                        self._last_id = self._id_buffer
+                        index = self._index
+                        self._index = index + 1
+                        event = ServerSentEvent(
+                            event=etype,
+                            data=str(value, "utf-8", "replace"),
+                            id=self._last_id,
+                            retry=None,
+                        )
+                        out.append((index, base + p, event))
+                        held += len(value)
+                        p = block.end()
+                        if etype in self._pause_after or held > pause:
+                            self._block_start = -1
+                            if p < n:
+                                self._held = (data, base, p, cr, lf)  # resuming is O(1)
+                            return out
+                        continue
             if scanner is not None and bs < 0:
                 if scanner.cooldown:
                     scanner.cooldown -= 1
@@ -624,6 +658,11 @@ class SSEDecoder:
             p = nxt
         self._block_start = bs
         return out
+
+    def _retyped_value(self, name: bytes, value: bytes) -> bool:
+        # _retyped for a block of one data line, read whole.
+        name = name or b"message"
+        return name not in self._unchecked and not value.startswith(b'{"type":"' + name + b'"')
 
     def _retyped(self, parts: list[bytes | memoryview]) -> bool:
         # Whether an event that is not kept must be handed over anyway: its data does not
@@ -797,6 +836,9 @@ def _scan_config(
 
 
 _Match = Callable[[bytes, int, int], "re.Match[bytes] | None"]
+# A whole block of the canonical framing, read in one match (`.` is anything but LF; the
+# caller bounds the match before the next CR).
+_block: Final = re.compile(rb"event: .*\ndata: (.*)\n\n").match
 _REGEXES: dict[tuple[bytes, tuple[bytes, ...], bool, frozenset[bytes]], _Match] = {}
 
 
