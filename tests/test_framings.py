@@ -196,6 +196,32 @@ def test_a_kept_event_framed_otherwise_among_passed_over_ones_is_found(
         assert driven(chunks) == expected
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_a_stray_cr_inside_a_line_is_a_line_end_on_every_path(eol: str) -> None:
+    # A lone CR ends a line: here it turns one would-be content block into a message_delta
+    # (its event line hidden after the CR), which must be handed over, as the parser does.
+    tricky = (
+        "event: content_block_delta" + eol
+        + 'data: {"type":"content_block_delta"}\revent: message_delta\r'
+        + 'data: {"type":"message_delta"}\r\r' + eol + eol
+    )  # fmt: skip
+    deltas = [
+        ("content_block_delta", f'{{"type":"content_block_delta","i":{i}}}') for i in range(9)
+    ]
+    for extra in ([], ["id: 7"], [": c"]):
+
+        def lines(i: int, extra: list[str] = extra) -> list[str]:
+            return extra
+
+        head = frame([("message_start", '{"type":"message_start"}'), *deltas], eol, lines)
+        tail = frame([*deltas, ("message_stop", '{"type":"message_stop"}')], eol, lines)
+        data = head + "".join(x + eol for x in extra).encode() + tricky.encode() + tail
+        expected = reference([data])
+        assert "message_delta" in [e[2] for e in expected[0]]
+        for chunks in chunkings(data, seed=11):
+            assert driven(chunks) == expected, (eol, extra)
+
+
 @pytest.mark.parametrize("how", ["crlf", "cr", "id", "comment"])
 def test_max_event_size_applies_to_blocks_passed_over_in_every_framing(how: str) -> None:
     events = blocks(deltas=60)

@@ -839,6 +839,26 @@ _Match = Callable[[bytes, int, int], "re.Match[bytes] | None"]
 # A whole block of the canonical framing, read in one match (`.` is anything but LF; the
 # caller bounds the match before the next CR).
 _block: Final = re.compile(rb"event: .*\ndata: (.*)\n\n").match
+
+
+def _trim_kept(data: bytes, p: int, q: int, marks: tuple[bytes, ...], blank: bytes) -> int:
+    """Leave the region's last blocks out while they may be kept events; return its new end.
+
+    ``data[p:q]`` is a region of whole blocks and ``q`` the blank line that ends it (or < 0).
+    A response's kept events come last (``message_delta``, ``message_stop``): a region that
+    ends with them would fail its count and be counted again up to its first kept event.
+    Looking back one block at a time costs only those blocks; at most four are left out.
+    """
+    for _ in range(4):
+        if q <= p:
+            return q
+        prev = data.rfind(blank, p, q)
+        if prev < 0 or not data.startswith(marks, prev):
+            return q
+        q = prev
+    return q
+
+
 _REGEXES: dict[tuple[bytes, tuple[bytes, ...], bool, frozenset[bytes]], _Match] = {}
 
 
@@ -915,8 +935,9 @@ class _PassOver:
         self.passed = 0
         self.hold = self.hold_nl = -1
         self.last_id: bytes | None = None  # the last id line skip_framed passed over
-        # skip_framed's patterns, by line ending, with len(names) when made.
-        self.framed: dict[bytes, tuple[int, tuple[bytes, ...]]] = {}
+        # skip_framed's patterns, by line ending, with len(names) when made (made when first
+        # needed: most streams never need them, and a decoder is kept per in-flight stream).
+        self.framed: dict[bytes, tuple[int, tuple[bytes, ...]]] | None = None
 
     def _owned(self) -> tuple[set[bytes], list[bytes]]:
         names, patterns = self.names, self.patterns
@@ -970,7 +991,7 @@ class _PassOver:
                 end = min(stop, p + region)
                 if limit is not None:
                     end = min(end, p + limit + 1)
-                q = data.rfind(b"\n\n", p, end)
+                q = _trim_kept(data, p, data.rfind(b"\n\n", p, end), config.kept_marks, b"\n\n")
                 if q > p:
                     passed = self._pass_region(data, p, q + 2)
                     if passed > 0:
@@ -1139,8 +1160,8 @@ class _PassOver:
         if name not in self.names and not self.learn(name):
             return None
         blank = eol + eol
-        q = data.rfind(blank, p, end)
-        if q < 0:
+        q = _trim_kept(data, p, data.rfind(blank, p, end), self._framed_marks(eol), blank)
+        if q <= p:
             return None
         r = q + len(blank)
         passed = self._framed_count(data, p, r, eol, name)
@@ -1168,21 +1189,23 @@ class _PassOver:
         Returns their number; -1 when the first block is not of that form; 0 when something
         further on is not.
 
-        Why counting suffices: first, every line of the region ends with E and no other line
-        ending occurs (CR: no LF; CRLF: as many CRs and LFs as CRLFs; LF framing is
-        :meth:`skip`'s). Then the
-        argument of :meth:`_pass_region` holds with E for LF: with A = lines / 3, the
-        patterns E E ``event: NAME`` E ``data:`` (+ the type check) hold no E E but their
-        first, are prefix-free, and so occur at distinct places; A - 1 of them, the first
-        block's two lines (checked directly) and the blank line the region ends with are all
-        3A lines, so the region is A blocks of exactly that form.
+        Why counting suffices. CR: the region holds no LF, so its lines are its 3A CRs. Then
+        the argument of :meth:`_pass_region` holds with CR for LF: the patterns E E
+        ``event: NAME`` E ``data:`` (+ the type check) hold no E E but their first, are
+        prefix-free, and so occur at distinct places; A - 1 of them, the first block's two
+        lines (checked directly) and the blank line the region ends with are all 3A lines,
+        so the region is A blocks of exactly that form. CRLF: the region holds 3A LFs and
+        3A CRs. The same A - 1 patterns, the first block's event line and the CRLF CRLF the
+        region ends with are 3A CRLFs at distinct places: every CR and every LF is in one
+        of them, so no line ends otherwise, the lines are exactly those, and the argument
+        above holds with CRLF for LF.
         """
         head = b"event: " + name + eol + b"data:" + self.config.typed(name)
         if not data.startswith(head, p):
             return -1
         if eol == b"\r\n":
-            lines = data.count(b"\r\n", p, r)
-            if data.count(b"\n", p, r) != lines or data.count(b"\r", p, r) != lines:
+            lines = data.count(b"\n", p, r)  # (single bytes count fastest)
+            if data.count(b"\r", p, r) != lines:
                 return 0
         else:
             if data.find(b"\n", p, r) >= 0:
@@ -1221,8 +1244,8 @@ class _PassOver:
             stray = data.find(b"\r", p, stop) >= 0
         elif eol == b"\r":
             stray = data.find(b"\n", p, stop) >= 0
-        else:
-            stray = data.count(b"\r", p, stop) != data.count(b"\r\n", p, stop)
+        else:  # every LF of the run ends a line with its CR: a CR more is a stray one
+            stray = data.count(b"\r", p, stop) != data.count(b"\n", p, stop)
         if stray:
             return p
         self.passed = data.count(eol + eol, p, stop)
@@ -1235,6 +1258,8 @@ class _PassOver:
 
     def _framed_patterns(self, eol: bytes) -> tuple[bytes, ...]:
         # The patterns of _framed_count for this line ending, remade when a name is learnt.
+        if self.framed is None:
+            self.framed = {}
         made = self.framed.get(eol)
         if made is not None and made[0] == len(self.names):
             return made[1]
