@@ -47,12 +47,14 @@ __all__ = [
 #: The events whose JSON carries usage: ``message_start`` (``message.usage``, the starting
 #: snapshot) and ``message_delta`` (``usage``, the fields it overwrites).
 USAGE_EVENTS: Final = ("message_start", "message_delta")
-#: The events the API sends that never carry usage (their JSON need not be decoded).
+#: The events the API sends that never carry usage (their JSON need not be decoded), the
+#: most frequent first (the decoder's scanner counts them in this order, and reorders a
+#: copy of its own when a stream's mix differs).
 NO_USAGE_EVENTS: Final = (
-    "content_block_start",
     "content_block_delta",
-    "content_block_stop",
     "ping",
+    "content_block_start",
+    "content_block_stop",
 )
 #: The event that ends a complete response.
 STOP_EVENT: Final = "message_stop"
