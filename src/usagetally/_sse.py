@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 
 import attrs
@@ -51,6 +51,9 @@ _BIG_VALUE: Final = 64 * 1024
 _MAX_COOLDOWN: Final = 64
 # How far one regular-expression run of skip_framed reads (the decoder calls it again after).
 _MAX_RUN: Final = 1 << 20
+# When at most this many blocks are left to count for two names or more, the scanner finds
+# them by their common prefix rather than counting each name (_find_the_rest).
+_FEW_LEFT: Final = 64
 # How many passed-over event names the fast path counts by name (each costs one scan).
 _MAX_NAMES: Final = 16
 # Event names longer than this are never cached (decoded or passed over): a cache holds at
@@ -841,6 +844,39 @@ _Match = Callable[[bytes, int, int], "re.Match[bytes] | None"]
 _block: Final = re.compile(rb"event: .*\ndata: (.*)\n\n").match
 
 
+def _find_the_rest(
+    data: bytes, p: int, r: int, patterns: Sequence[bytes], i: int, need: int
+) -> int:
+    r"""Count the occurrences of ``patterns[i:]`` in ``data[p:r]`` by searching their prefix.
+
+    Returns -1 when their common prefix is no longer than ``\n\nevent: `` or begins one
+    of ``patterns[:i]`` (the search would stop at those). Else every hit of the prefix is a
+    blank line before a block: one of the patterns there counts it; any other block there
+    means the region is not all passed over, and the count so far (less than ``need``) is
+    returned. The search stops once ``need`` are found: by the argument of ``_pass_region``
+    the patterns occur at most ``need`` more times, so the rest of the region holds none.
+    """
+    rest = tuple(patterns[i:])
+    first, last = min(rest), max(rest)
+    size = 0
+    while size < len(first) and first[size] == last[size]:
+        size += 1
+    prefix = first[:size]
+    if size <= len(b"\n\nevent: ") or any(q.startswith(prefix) for q in patterns[:i]):
+        return -1
+    found = 0
+    find = data.find
+    at = find(prefix, p, r)
+    while at >= 0:
+        if not data.startswith(rest, at, r):
+            return found
+        found += 1
+        if found == need:
+            return found
+        at = find(prefix, at + size, r)
+    return found
+
+
 def _trim_kept(data: bytes, p: int, q: int, marks: tuple[bytes, ...], blank: bytes) -> int:
     """Leave the region's last blocks out while they may be kept events; return its new end.
 
@@ -1101,6 +1137,13 @@ class _PassOver:
         for i, pattern in enumerate(patterns):
             if not need:
                 break
+            if i and need <= _FEW_LEFT and i + 1 < len(patterns):
+                # Few blocks are left for several names: one search for their common prefix
+                # instead of a count for each (tool-use streams: start and stop).
+                found = _find_the_rest(data, p, r, patterns, i, need)
+                if found >= 0:
+                    need -= found
+                    break
             found = data.count(pattern, p, r)
             need -= found
             if found > best:
