@@ -224,11 +224,15 @@ def test_a_stray_cr_inside_a_line_is_a_line_end_on_every_path(eol: str) -> None:
 
 @pytest.mark.parametrize("retyped", ["content_block_start", "content_block_stop"])
 def test_a_retyped_event_among_a_few_of_other_names_is_found(retyped: str) -> None:
-    # The scanner counts the frequent names one by one and finds the few others by their
-    # common prefix (content_block_st...): a block there of another form must stop it.
+    # The scanner counts the frequent names one by one and, in a region of more than 64 KiB,
+    # finds the few others by their common prefix (content_block_st...): a block there of
+    # another form must stop it.
     events: list[tuple[str | None, str]] = [("message_start", '{"type":"message_start"}')]
+    text = "t" * 400
     for i in range(300):
-        events.append(("content_block_delta", f'{{"type":"content_block_delta","i":{i}}}'))
+        events.append(
+            ("content_block_delta", f'{{"type":"content_block_delta","i":{i},"t":"{text}"}}')
+        )
         if i % 4 == 0:
             events.append(("ping", '{"type": "ping"}'))
         if i % 50 == 0:
@@ -238,6 +242,7 @@ def test_a_retyped_event_among_a_few_of_other_names_is_found(retyped: str) -> No
             events.append((retyped, '{"type":"message_delta","hidden":true}'))
     events.append(("message_stop", '{"type":"message_stop"}'))
     data = frame(events)
+    assert len(data) > 2 * 64 * 1024
     expected = reference([data])
     assert '{"type":"message_delta","hidden":true}' in [e[3] for e in expected[0]]
     for chunks in [*chunkings(data, seed=5), chunks_fixed(data, 2048)]:

@@ -844,6 +844,22 @@ _Match = Callable[[bytes, int, int], "re.Match[bytes] | None"]
 _block: Final = re.compile(rb"event: .*\ndata: (.*)\n\n").match
 
 
+_PREFIXES: dict[tuple[tuple[bytes, ...], tuple[bytes, ...]], bytes] = {}
+
+
+def _rest_prefix(rest: tuple[bytes, ...], counted: tuple[bytes, ...]) -> bytes:
+    # The common prefix of `rest`, or b"" when it is no longer than "\n\nevent: " or begins
+    # a pattern of `counted` (memoised in _PREFIXES: a program has a few sets of names).
+    first, last = min(rest), max(rest)
+    size = 0
+    while size < len(first) and first[size] == last[size]:
+        size += 1
+    prefix = first[:size]
+    if size <= len(b"\n\nevent: ") or any(q.startswith(prefix) for q in counted):
+        return b""
+    return prefix
+
+
 def _find_the_rest(
     data: bytes, p: int, r: int, patterns: Sequence[bytes], i: int, need: int
 ) -> int:
@@ -857,13 +873,14 @@ def _find_the_rest(
     the patterns occur at most ``need`` more times, so the rest of the region holds none.
     """
     rest = tuple(patterns[i:])
-    first, last = min(rest), max(rest)
-    size = 0
-    while size < len(first) and first[size] == last[size]:
-        size += 1
-    prefix = first[:size]
-    if size <= len(b"\n\nevent: ") or any(q.startswith(prefix) for q in patterns[:i]):
+    counted = tuple(patterns[:i])
+    key = (rest, counted)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        prefix = _PREFIXES[key] = _rest_prefix(rest, counted) if len(_PREFIXES) < 64 else b""
+    if not prefix:
         return -1
+    size = len(prefix)
     found = 0
     find = data.find
     at = find(prefix, p, r)
@@ -1137,9 +1154,10 @@ class _PassOver:
         for i, pattern in enumerate(patterns):
             if not need:
                 break
-            if i and need <= _FEW_LEFT and i + 1 < len(patterns):
-                # Few blocks are left for several names: one search for their common prefix
-                # instead of a count for each (tool-use streams: start and stop).
+            if i and need <= _FEW_LEFT and i + 1 < len(patterns) and r - p > _BIG_VALUE:
+                # Few blocks are left for several names in a large region: one search for
+                # their common prefix instead of a count for each (tool-use streams: start and
+                # stop). (In a small region a count costs less than setting the search up.)
                 found = _find_the_rest(data, p, r, patterns, i, need)
                 if found >= 0:
                     need -= found
