@@ -523,32 +523,36 @@ class SSEDecoder:
                 nl = find(b"\n", p + 7, cr)
                 name = data[p + 7 : nl] if nl >= 0 else b""
                 etype = (types.get(name) or self._type_name(name)) if nl >= 0 else ""
-                block = _block(data, p, min(cr, p + _BIG_VALUE)) if nl >= 0 else None
-                if block is not None and (limit is None or block.end() - 1 - p <= limit):
-                    value = block[1]
-                    if (
+                block = (
+                    _block(data, p, min(cr, p + _BIG_VALUE))
+                    if nl >= 0
+                    and (
                         keep is None
                         or etype in keep
-                        or (self._check and self._retyped_value(name, value))
-                    ):
-                        self._last_id = self._id_buffer
-                        index = self._index
-                        self._index = index + 1
-                        event = ServerSentEvent(
-                            event=etype,
-                            data=str(value, "utf-8", "replace"),
-                            id=self._last_id,
-                            retry=None,
-                        )
-                        out.append((index, base + p, event))
-                        held += len(value)
-                        p = block.end()
-                        if etype in self._pause_after or held > pause:
-                            self._block_start = -1
-                            if p < n:
-                                self._held = (data, base, p, cr, lf)  # resuming is O(1)
-                            return out
-                        continue
+                        or (self._check and self._retyped_line(name, data, nl + 1))
+                    )
+                    else None  # (a block passed over is the scanner's, below)
+                )
+                if block is not None and (limit is None or block.end() - 1 - p <= limit):
+                    value = block[1]
+                    self._last_id = self._id_buffer
+                    index = self._index
+                    self._index = index + 1
+                    event = ServerSentEvent(
+                        event=etype,
+                        data=str(value, "utf-8", "replace"),
+                        id=self._last_id,
+                        retry=None,
+                    )
+                    out.append((index, base + p, event))
+                    held += len(value)
+                    p = block.end()
+                    if etype in self._pause_after or held > pause:
+                        self._block_start = -1
+                        if p < n:
+                            self._held = (data, base, p, cr, lf)  # resuming is O(1)
+                        return out
+                    continue
             if scanner is not None and bs < 0:
                 if scanner.cooldown:
                     scanner.cooldown -= 1
@@ -662,10 +666,11 @@ class SSEDecoder:
         self._block_start = bs
         return out
 
-    def _retyped_value(self, name: bytes, value: bytes) -> bool:
-        # _retyped for a block of one data line, read whole.
+    def _retyped_line(self, name: bytes, data: bytes, at: int) -> bool:
+        # _retyped for a block whose data line starts at data[at] (``data: VALUE``).
         name = name or b"message"
-        return name not in self._unchecked and not value.startswith(b'{"type":"' + name + b'"')
+        lead = b'data: {"type":"' + name + b'"'
+        return name not in self._unchecked and not data.startswith(lead, at)
 
     def _retyped(self, parts: list[bytes | memoryview]) -> bool:
         # Whether an event that is not kept must be handed over anyway: its data does not
