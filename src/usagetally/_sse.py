@@ -769,7 +769,16 @@ class _ScanConfig:
     Shared by the decoders of the same settings, so never written after it is made.
     """
 
-    __slots__ = ("check", "heads", "keep_ascii", "kept_marks", "names", "patterns", "unchecked")
+    __slots__ = (
+        "check",
+        "heads",
+        "keep_ascii",
+        "kept_marks",
+        "marks",
+        "names",
+        "patterns",
+        "unchecked",
+    )
 
     def __init__(
         self,
@@ -779,9 +788,16 @@ class _ScanConfig:
         pass_over: Collection[str],
     ) -> None:
         self.keep_ascii = keep_ascii  # the kept types that are ASCII, as bytes
-        # Where a kept event can start inside a region: a block naming it, or a block with no
-        # event line (its type is "message", or the type its data begins with).
-        self.kept_marks = (*(b"\n\nevent: " + k + b"\n" for k in sorted(keep_ascii)), b"\n\ndata:")
+        # Where a kept event can start inside a region, for each line ending: a block naming
+        # it, or a block with no event line (its type is "message", or its data's).
+        self.marks = {
+            eol: (
+                *(eol + eol + b"event: " + k + eol for k in sorted(keep_ascii)),
+                eol + eol + b"data:",
+            )
+            for eol in (b"\n", b"\r\n", b"\r")
+        }
+        self.kept_marks = self.marks[b"\n"]
         self.check = check
         self.unchecked = unchecked
         names: list[bytes] = []
@@ -1226,7 +1242,7 @@ class _PassOver:
         if name not in self.names and not self.learn(name):
             return None
         blank = eol + eol
-        q = _trim_kept(data, p, data.rfind(blank, p, end), self._framed_marks(eol), blank)
+        q = _trim_kept(data, p, data.rfind(blank, p, end), self.config.marks[eol], blank)
         if q <= p:
             return None
         r = q + len(blank)
@@ -1236,7 +1252,7 @@ class _PassOver:
         if passed < 0:
             return None
         first = -1
-        for mark in self._framed_marks(eol):
+        for mark in self.config.marks[eol]:
             at = data.find(mark, p, r if first < 0 else first)
             if at >= 0:
                 first = at
@@ -1286,12 +1302,6 @@ class _PassOver:
                 break
             need -= data.count(pattern, p, r)
         return 0 if need else blocks
-
-    def _framed_marks(self, eol: bytes) -> tuple[bytes, ...]:
-        # Where a kept block can start in a region of this form (a hint: the count decides).
-        blank = eol + eol
-        return (*(blank + b"event: " + k + eol for k in sorted(self.config.keep_ascii)),
-                blank + b"data:")  # fmt: skip
 
     def _framed_run(self, data: bytes, p: int, end: int, eol: bytes) -> int:
         # Blocks with id or comment lines: one regular expression matches the run of
